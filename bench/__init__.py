@@ -1,0 +1,1 @@
+"""Benchmarks run by `make bench`. Each module `bench/bench_*.py` defines `main(argv) -> None`."""
