@@ -259,13 +259,20 @@ GOVERNANCE_TYPES: frozenset[str] = frozenset(
 _ADAPTER: TypeAdapter[Statement] = TypeAdapter(Statement)
 
 
-def _describe(e: ValidationError) -> str:
+def _describe(e: ValidationError, kind: str) -> str:
     err = e.errors(include_url=False)[0]
-    where = ".".join(str(p) for p in err["loc"]) or "statement"
-    extra = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
+    loc = [str(p) for p in err["loc"]]
+    if loc and loc[0] == kind:  # the discriminated union's tag
+        loc = loc[1:]
+    where = ".".join(loc) or "statement"
+    more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
+    if err["type"] == "extra_forbidden":
+        return f"unexpected field {where!r} (extra fields are refused){more}"
+    if err["type"] == "missing":
+        return f"missing required field {where!r}{more}"
     found = err.get("input")
     found_text = "" if isinstance(found, dict | list) else f", found {str(found)[:60]!r}"
-    return f"{where}: {err['msg']}{found_text}{extra}"
+    return f"{where}: {err['msg']}{found_text}{more}"
 
 
 def parse_statement(obj: object) -> Statement:
@@ -282,7 +289,7 @@ def parse_statement(obj: object) -> Statement:
     try:
         return _ADAPTER.validate_python(obj)
     except ValidationError as e:
-        raise MalformedStatementError(f"{kind} statement: {_describe(e)}") from e
+        raise MalformedStatementError(f"{kind} statement: {_describe(e, kind)}") from e
 
 
 def statement_model(statement: Statement) -> str | None:

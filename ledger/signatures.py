@@ -1,0 +1,65 @@
+"""Signature checks for many envelopes at once, spread over the machine's cores.
+
+Verification is the costly part of accepting an envelope and needs no ledger state: a key id is
+the hash of its public key, so a signature can be checked as soon as the key's bytes are known.
+Whether that key may sign at that seq is decided afterwards, in order, by the registry.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from verify.dsse import Envelope
+
+PARALLEL_THRESHOLD = 256
+CHUNK = 512
+
+_Job = tuple[bytes, tuple[tuple[str, bytes | None, bytes], ...]]
+
+
+def _check(job: _Job) -> str | None:
+    message, sigs = job
+    for keyid, public_raw, sig in sigs:
+        if public_raw is None:
+            return f"signature by key {keyid[:16]}…: expected a registered key, found none"
+        try:
+            Ed25519PublicKey.from_public_bytes(public_raw).verify(sig, message)
+        except InvalidSignature:
+            return f"signature by key {keyid[:16]}… does not verify over this payload"
+    return None
+
+
+def _check_chunk(jobs: list[_Job]) -> list[str | None]:
+    return [_check(j) for j in jobs]
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def verify_all(
+    envelopes: Sequence[Envelope], keys: Mapping[str, bytes], *, workers: int | None = None
+) -> list[str | None]:
+    """For each envelope, None if every signature verifies, else the reason it does not."""
+    jobs: list[_Job] = [
+        (env.signing_input(), tuple((s.keyid, keys.get(s.keyid), s.sig) for s in env.signatures))
+        for env in envelopes
+    ]
+    n_workers = usable_cores() if workers is None else workers
+    if n_workers <= 1 or len(jobs) < PARALLEL_THRESHOLD:
+        return _check_chunk(jobs)
+    chunks = [jobs[i : i + CHUNK] for i in range(0, len(jobs), CHUNK)]
+    with ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context("fork")) as pool:
+        results: list[str | None] = []
+        for part in pool.map(_check_chunk, chunks):
+            results.extend(part)
+    return results

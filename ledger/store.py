@@ -1,0 +1,692 @@
+"""The ledger: accepts envelopes, orders them into entries, keeps the tree and checkpoints.
+
+Invariants (SPEC §2, §3):
+- `seq` runs 0, 1, 2… with no gaps: the next seq is read from the head row under the writers' lock
+  (SQLite `BEGIN IMMEDIATE`, PostgreSQL `FOR UPDATE`), never from a database sequence;
+- an append is one transaction: the entry (an eventsourcing stored event), its tree nodes, its
+  statement index row, registry changes, details, the new head and the signed checkpoint commit
+  together or not at all;
+- `recorded_at` never decreases with `seq`;
+- acceptance is decided by the same `Registry` rules the offline verifier replays.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError as EventStoreIntegrityError
+from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
+from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
+from sqlalchemy import Connection, Engine, inspect, select, tuple_, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from domain.errors import AcceptanceError, VerificationError
+from domain.ids import format_time, parse_time
+from domain.registry import KeyRecord, PrincipalRecord, Registry, key_id_of
+from domain.statements import KeyAdded, LedgerGenesis, PrincipalRegistered, statement_model
+from ledger import schema
+from ledger.db import WRITE, is_sqlite, make_engine
+from ledger.errors import (
+    EnvelopeRefusedError,
+    LedgerStateError,
+    NotFoundError,
+    StatementConflictError,
+    TimeError,
+    UsageError,
+)
+from ledger.frontier import Frontier
+from ledger.signatures import verify_all
+from verify.details import Detail, DetailError, verify_detail
+from verify.dsse import Envelope
+from verify.entry import Entry, entry_bytes, parse_entry
+from verify.keys import Signer, decode_public_key
+from verify.merkle import EMPTY_ROOT, leaf_hash
+from verify.note import Checkpoint, format_vkey, sign_checkpoint
+
+MAX_WRITE_RETRIES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEntry:
+    """What `submit` answers: the entry and whether it was already there (resubmission)."""
+
+    seq: int
+    recorded_at: datetime
+    leaf_hash: bytes
+    statement_id: str
+    type: str
+    existing: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "recorded_at": format_time(self.recorded_at),
+            "leaf_hash": self.leaf_hash.hex(),
+            "statement": self.statement_id,
+            "type": self.type,
+            "existing": self.existing,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    envelope: Envelope
+    detail: Detail | None = None
+
+
+@dataclass(slots=True)
+class _Batch:
+    """State of one write transaction."""
+
+    size: int
+    last_recorded_at: datetime | None
+    frontier: Frontier
+    registry: Registry
+    new_statements: dict[str, tuple[int, str]] = field(default_factory=dict)
+    touched_principals: set[str] = field(default_factory=set)
+    touched_keys: set[str] = field(default_factory=set)
+
+
+class Ledger:
+    """One ledger in one SQL database (SQLite file or PostgreSQL)."""
+
+    def __init__(self, url: str, *, signer: Signer | None = None) -> None:
+        self.url = url
+        self.engine: Engine = make_engine(url)
+        self._signer = signer
+        datastore = SQLAlchemyDatastore(session_maker=sessionmaker(bind=self.engine))
+        self.recorder = SQLAlchemyApplicationRecorder(
+            datastore, events_table_name=schema.EVENTS_TABLE
+        )
+        self._meta: dict[str, str] | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def exists(self) -> bool:
+        return bool(inspect(self.engine).has_table("rsp_meta")) and self._read_meta() != {}
+
+    def create_schema(self) -> None:
+        """Idempotent: creates what is missing, checks the version of what is there."""
+        self.recorder.create_table()
+        schema.metadata.create_all(self.engine, checkfirst=True)
+        with self.engine.connect() as conn, conn.begin():
+            version = conn.execute(
+                select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")
+            ).scalar()
+            if version is None:
+                conn.execute(
+                    schema.meta.insert(),
+                    [{"key": "schema_version", "value": str(schema.SCHEMA_VERSION)}],
+                )
+            elif int(version) != schema.SCHEMA_VERSION:
+                raise LedgerStateError(
+                    f"ledger schema version {version}, this rsp-ledger expects "
+                    f"{schema.SCHEMA_VERSION}"
+                )
+
+    def _read_meta(self) -> dict[str, str]:
+        if self._meta is None or "origin" not in self._meta:
+            try:
+                with self.engine.connect() as conn:
+                    rows = conn.execute(select(schema.meta.c.key, schema.meta.c.value)).all()
+            except OperationalError:
+                return {}
+            self._meta = {k: v for k, v in rows}
+        return self._meta
+
+    def _require_initialised(self) -> dict[str, str]:
+        meta = self._read_meta()
+        if "origin" not in meta:
+            raise LedgerStateError(
+                f"no ledger at {self.display_url}: expected an initialised ledger "
+                "(run `rsp-ledger init`)"
+            )
+        if int(meta["schema_version"]) != schema.SCHEMA_VERSION:
+            raise LedgerStateError(
+                f"ledger schema version {meta['schema_version']}, this rsp-ledger expects "
+                f"{schema.SCHEMA_VERSION}"
+            )
+        return meta
+
+    @property
+    def display_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @property
+    def origin(self) -> str:
+        return self._require_initialised()["origin"]
+
+    @property
+    def time_source(self) -> str:
+        return self._require_initialised()["time_source"]
+
+    @property
+    def vkey(self) -> str:
+        return self._require_initialised()["vkey"]
+
+    def _require_signer(self) -> Signer:
+        if self._signer is None:
+            raise UsageError(
+                "this command signs checkpoints: expected the ledger key "
+                "(--ledger-key-file or $RSP_LEDGER_KEY_FILE)"
+            )
+        return self._signer
+
+    # -- writing ----------------------------------------------------------------------------
+    def initialize(
+        self,
+        genesis: Envelope,
+        *,
+        recorded_at: datetime | None = None,
+        detail: Detail | None = None,
+    ) -> RecordedEntry:
+        """Create the ledger from a genesis envelope (entry 0)."""
+        statement = genesis.statement
+        if not isinstance(statement, LedgerGenesis):
+            raise EnvelopeRefusedError(
+                f"expected a ledger_genesis envelope, found {statement.type}",
+                check="acceptance.genesis",
+            )
+        signer = self._require_signer()
+        if self.exists() and "origin" in self._read_meta():
+            raise LedgerStateError(
+                f"{self.display_url} already holds a ledger (origin {self.origin}); "
+                "a second genesis is refused"
+            )
+        if statement.time_source == "system" and recorded_at is not None:
+            raise TimeError("--recorded-at is refused: the genesis says time_source system")
+        if statement.time_source == "asserted" and recorded_at is None:
+            raise UsageError("--recorded-at is required: the genesis says time_source asserted")
+        self.create_schema()
+        vkey = format_vkey(statement.origin, signer.public_raw)
+        with self._write() as (conn, session):
+            if conn.execute(select(schema.head.c.size)).scalar() is not None:
+                raise LedgerStateError("the ledger already has a genesis; a second one is refused")
+            conn.execute(
+                schema.head.insert(),
+                [{"id": 1, "size": 0, "root": EMPTY_ROOT, "last_recorded_at": None}],
+            )
+            conn.execute(
+                schema.meta.insert(),
+                [
+                    {"key": "origin", "value": statement.origin},
+                    {"key": "time_source", "value": statement.time_source},
+                    {"key": "vkey", "value": vkey},
+                ],
+            )
+            self._meta = None
+            batch = _Batch(0, None, Frontier.empty(), Registry())
+            recorded = self._append(conn, batch, Submission(genesis, detail), recorded_at)
+            self._finish(conn, session, batch, statement.origin)
+        return recorded
+
+    def submit(
+        self,
+        envelope: Envelope,
+        *,
+        detail: Detail | None = None,
+        recorded_at: datetime | None = None,
+    ) -> RecordedEntry:
+        """Record one envelope, or refuse it and record nothing."""
+        return self.submit_batch([Submission(envelope, detail)], recorded_at=recorded_at)[0]
+
+    def submit_batch(
+        self,
+        submissions: Sequence[Submission],
+        *,
+        recorded_at: datetime | None = None,
+        workers: int | None = None,
+    ) -> list[RecordedEntry]:
+        """Record all of the envelopes in order, in one transaction, or none of them.
+
+        Signatures are verified before the transaction, in parallel for a large batch; the
+        sequential acceptance rules run inside it, against the log as it stands under the lock.
+        """
+        meta = self._require_initialised()
+        self._require_signer()
+        self._check_time_source(meta, recorded_at)
+        known_keys = self._public_keys_for(submissions)
+        failures = verify_all([s.envelope for s in submissions], known_keys, workers=workers)
+        for i, failure in enumerate(failures):
+            if failure is not None:
+                raise EnvelopeRefusedError(failure, check="acceptance.signature", line=i + 1)
+        for attempt in range(MAX_WRITE_RETRIES):
+            try:
+                return self._submit_locked(submissions, recorded_at, meta["origin"])
+            except (IntegrityError, EventStoreIntegrityError) as e:
+                # Another writer took the seq first (only possible without a head lock); retry.
+                if attempt == MAX_WRITE_RETRIES - 1:
+                    raise LedgerStateError(
+                        f"could not append after {attempt + 1} tries: {e}"
+                    ) from e
+        raise AssertionError("unreachable")
+
+    def _submit_locked(
+        self, submissions: Sequence[Submission], recorded_at: datetime | None, origin: str
+    ) -> list[RecordedEntry]:
+        out: list[RecordedEntry] = []
+        with self._write() as (conn, session):
+            batch = self._open_batch(conn)
+            for i, sub in enumerate(submissions):
+                try:
+                    existing = self._existing(conn, batch, sub)
+                    if existing is not None:
+                        out.append(existing)
+                        continue
+                    out.append(self._append(conn, batch, sub, recorded_at))
+                except EnvelopeRefusedError as e:
+                    if len(submissions) > 1:
+                        e.line = i + 1
+                        raise EnvelopeRefusedError(
+                            f"line {i + 1}: {e}", check=e.check, line=i + 1
+                        ) from e
+                    raise
+            if batch.new_statements:
+                self._finish(conn, session, batch, origin)
+        return out
+
+    def _check_time_source(self, meta: dict[str, str], recorded_at: datetime | None) -> None:
+        if meta["time_source"] == "system" and recorded_at is not None:
+            raise TimeError(
+                "--recorded-at is refused: this ledger takes recorded_at from the system clock"
+            )
+        if meta["time_source"] == "asserted" and recorded_at is None:
+            raise UsageError("--recorded-at is required: this ledger's time source is asserted")
+
+    def _public_keys_for(self, submissions: Sequence[Submission]) -> dict[str, bytes]:
+        """Public keys by key id: registered ones, plus any introduced by the batch itself.
+
+        A key id is the hash of its public key, so a key found anywhere is the right key; whether
+        it may sign at that seq is decided later, in order, by the registry.
+        """
+        wanted = {s.keyid for sub in submissions for s in sub.envelope.signatures}
+        found: dict[str, bytes] = {}
+        for sub in submissions:
+            st = sub.envelope.statement
+            introduced: list[str] = []
+            if isinstance(st, LedgerGenesis):
+                introduced = [a.public_key for a in st.admins]
+            elif isinstance(st, PrincipalRegistered):
+                introduced = list(st.public_keys)
+            elif isinstance(st, KeyAdded):
+                introduced = [st.public_key]
+            for pk in introduced:
+                found[key_id_of(pk)] = decode_public_key(pk)
+        missing = [k for k in wanted if k not in found]
+        if missing:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(schema.keys.c.key_id, schema.keys.c.public_key).where(
+                        schema.keys.c.key_id.in_(missing)
+                    )
+                ).all()
+            for kid, pk in rows:
+                found[kid] = decode_public_key(pk)
+        return found
+
+    class _WriteCtx:
+        def __init__(self, ledger: Ledger) -> None:
+            self.ledger = ledger
+
+        def __enter__(self) -> tuple[Connection, Session]:
+            self.conn = self.ledger.engine.connect().execution_options(**WRITE)
+            self.tx = self.conn.begin()
+            self.session = Session(bind=self.conn)
+            return self.conn, self.session
+
+        def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+            try:
+                self.session.close()
+                if exc_type is None:
+                    self.tx.commit()
+                else:
+                    self.tx.rollback()
+            finally:
+                self.conn.close()
+
+    def _write(self) -> Ledger._WriteCtx:
+        return Ledger._WriteCtx(self)
+
+    def _open_batch(self, conn: Connection) -> _Batch:
+        row = conn.execute(
+            select(schema.head.c.size, schema.head.c.last_recorded_at)
+            .where(schema.head.c.id == 1)
+            .with_for_update()
+        ).one_or_none()
+        if row is None:
+            raise LedgerStateError("the ledger has no head row: expected an initialised ledger")
+        size, last = int(row[0]), row[1]
+        frontier = Frontier.load(size, lambda keys: self._get_nodes(conn, keys))
+        return _Batch(size, parse_time(last) if last else None, frontier, self._load_registry(conn))
+
+    def _load_registry(self, conn: Connection) -> Registry:
+        reg = Registry()
+        for r in conn.execute(select(schema.principals)).mappings():
+            reg.principals[r["principal"]] = PrincipalRecord(
+                r["principal"],
+                frozenset(json.loads(r["roles"])),
+                int(r["registered_seq"]),
+                tuple(json.loads(r["key_ids"])),
+            )
+        for r in conn.execute(select(schema.keys)).mappings():
+            reg.keys[r["key_id"]] = KeyRecord(
+                r["key_id"],
+                r["principal"],
+                r["public_key"],
+                int(r["added_seq"]),
+                None if r["revoked_seq"] is None else int(r["revoked_seq"]),
+                r["revoked_reason"],
+                parse_time(r["compromised_since"]) if r["compromised_since"] else None,
+            )
+        return reg
+
+    def _statement_row(self, conn: Connection, statement_id: str) -> tuple[int, str] | None:
+        row = conn.execute(
+            select(schema.statements.c.seq, schema.statements.c.type).where(
+                schema.statements.c.statement_id == statement_id
+            )
+        ).one_or_none()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def _existing(self, conn: Connection, batch: _Batch, sub: Submission) -> RecordedEntry | None:
+        """SPEC §2 resubmission: the same envelope again is a no-op returning the entry."""
+        sid = sub.envelope.statement.id
+        known = batch.new_statements.get(sid) or self._statement_row(conn, sid)
+        if known is None:
+            return None
+        seq = known[0]
+        stored = self._read_entry(conn, seq) if seq < self._committed_size(batch) else None
+        if stored is None:
+            raise StatementConflictError(
+                f"statement id {sid!r} is already used in this batch", check="acceptance.unique_id"
+            )
+        if not sub.envelope.same_as(stored.envelope):
+            raise StatementConflictError(
+                f"statement id {sid!r} is already recorded at seq {seq} with a different envelope",
+                check="acceptance.unique_id",
+            )
+        return RecordedEntry(
+            seq,
+            stored.recorded_at,
+            leaf_hash(stored.leaf),
+            sid,
+            stored.envelope.statement.type,
+            True,
+        )
+
+    @staticmethod
+    def _committed_size(batch: _Batch) -> int:
+        return batch.size - len(batch.new_statements)
+
+    def _recorded_at(self, batch: _Batch, asserted: datetime | None) -> datetime:
+        if asserted is not None:
+            if batch.last_recorded_at is not None and asserted < batch.last_recorded_at:
+                raise TimeError(
+                    f"--recorded-at {format_time(asserted)} goes backwards: expected at or after "
+                    f"{format_time(batch.last_recorded_at)}"
+                )
+            return asserted
+        now = datetime.now(UTC)
+        if batch.last_recorded_at is not None and now < batch.last_recorded_at:
+            return batch.last_recorded_at  # SPEC §3: never decreasing, whatever the clocks do
+        return now
+
+    def _append(
+        self, conn: Connection, batch: _Batch, sub: Submission, asserted: datetime | None
+    ) -> RecordedEntry:
+        envelope = sub.envelope
+        statement = envelope.statement
+        seq = batch.size
+        recorded_at = self._recorded_at(batch, asserted)
+
+        def statement_type(sid: str) -> str | None:
+            if sid in batch.new_statements:
+                return batch.new_statements[sid][1]
+            row = self._statement_row(conn, sid)
+            return None if row is None else row[1]
+
+        try:
+            batch.registry.check(
+                statement,
+                envelope.key_ids,
+                seq=seq,
+                recorded_at=recorded_at,
+                statement_type=statement_type,
+            )
+        except AcceptanceError as e:
+            raise EnvelopeRefusedError(str(e), check=e.check) from e
+        if sub.detail is not None:
+            if sub.detail.statement != statement.id:
+                raise EnvelopeRefusedError(
+                    f"details are for statement {sub.detail.statement!r}, expected {statement.id!r}",
+                    check="acceptance.details",
+                )
+            try:
+                verify_detail(sub.detail, statement.details_digest)
+            except DetailError as e:
+                raise EnvelopeRefusedError(str(e), check="acceptance.details") from e
+        batch.registry.apply(statement, seq)
+        self._note_registry_change(batch, statement)
+
+        leaf = entry_bytes(seq, recorded_at, envelope)
+        lh = leaf_hash(leaf)
+        self.recorder.insert_events(
+            [
+                StoredEvent(
+                    originator_id=schema.LOG_ORIGINATOR,
+                    originator_version=seq,
+                    topic=f"{schema.ENTRY_TOPIC}:{statement.type}",
+                    state=leaf,
+                )
+            ],
+            session=Session(bind=conn),
+        )
+        nodes = batch.frontier.append(lh)
+        conn.execute(
+            schema.tree_nodes.insert(),
+            [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in nodes],
+        )
+        conn.execute(
+            schema.statements.insert(),
+            [
+                {
+                    "statement_id": statement.id,
+                    "seq": seq,
+                    "type": statement.type,
+                    "model": statement_model(statement),
+                }
+            ],
+        )
+        if sub.detail is not None:
+            conn.execute(
+                schema.details.insert(),
+                [
+                    {
+                        "statement_id": statement.id,
+                        "salt": sub.detail.salt,
+                        "details": sub.detail.details_jcs,
+                    }
+                ],
+            )
+        batch.new_statements[statement.id] = (seq, statement.type)
+        batch.size = seq + 1
+        batch.last_recorded_at = recorded_at
+        return RecordedEntry(seq, recorded_at, lh, statement.id, statement.type)
+
+    @staticmethod
+    def _note_registry_change(batch: _Batch, statement: Any) -> None:
+        principal = getattr(statement, "principal", None)
+        if isinstance(statement, LedgerGenesis):
+            batch.touched_principals |= {a.principal for a in statement.admins}
+            batch.touched_keys |= {key_id_of(a.public_key) for a in statement.admins}
+        elif principal is not None and statement.type in (
+            "principal_registered",
+            "roles_set",
+            "key_added",
+        ):
+            batch.touched_principals.add(principal)
+            batch.touched_keys |= set(batch.registry.principals[principal].key_ids)
+        elif statement.type == "key_revoked":
+            batch.touched_keys.add(statement.key_id)
+
+    def _finish(self, conn: Connection, session: Session, batch: _Batch, origin: str) -> None:
+        """Persist registry changes, the head and a signed checkpoint for the new size."""
+        reg = batch.registry
+        for p in sorted(batch.touched_principals):
+            rec = reg.principals[p]
+            conn.execute(schema.principals.delete().where(schema.principals.c.principal == p))
+            conn.execute(
+                schema.principals.insert(),
+                [
+                    {
+                        "principal": p,
+                        "roles": json.dumps(sorted(rec.roles)),
+                        "registered_seq": rec.registered_seq,
+                        "key_ids": json.dumps(list(rec.key_ids)),
+                    }
+                ],
+            )
+        for kid in sorted(batch.touched_keys):
+            k = reg.keys[kid]
+            conn.execute(schema.keys.delete().where(schema.keys.c.key_id == kid))
+            conn.execute(
+                schema.keys.insert(),
+                [
+                    {
+                        "key_id": kid,
+                        "principal": k.principal,
+                        "public_key": k.public_key,
+                        "added_seq": k.added_seq,
+                        "revoked_seq": k.revoked_seq,
+                        "revoked_reason": k.revoked_reason,
+                        "compromised_since": format_time(k.compromised_since)
+                        if k.compromised_since
+                        else None,
+                    }
+                ],
+            )
+        root = batch.frontier.root()
+        conn.execute(
+            update(schema.head)
+            .where(schema.head.c.id == 1)
+            .values(
+                size=batch.size,
+                root=root,
+                last_recorded_at=format_time(batch.last_recorded_at)
+                if batch.last_recorded_at
+                else None,
+            )
+        )
+        note = sign_checkpoint(Checkpoint(origin, batch.size, root), origin, self._require_signer())
+        conn.execute(
+            schema.checkpoints.insert(), [{"size": batch.size, "root": root, "note": note}]
+        )
+        session.flush()
+
+    # -- reading ----------------------------------------------------------------------------
+    def _get_nodes(
+        self, conn: Connection, keys: Sequence[tuple[int, int]]
+    ) -> dict[tuple[int, int], bytes]:
+        if not keys:
+            return {}
+        t = schema.tree_nodes
+        rows = conn.execute(
+            select(t.c.level, t.c.idx, t.c.hash).where(tuple_(t.c.level, t.c.idx).in_(list(keys)))
+        ).all()
+        return {(int(lv), int(ix)): bytes(h) for lv, ix, h in rows}
+
+    def size(self) -> int:
+        self._require_initialised()
+        with self.engine.connect() as conn:
+            value = conn.execute(select(schema.head.c.size)).scalar()
+        return int(value or 0)
+
+    def _read_entry(self, conn: Connection, seq: int) -> Entry | None:
+        t = self.recorder.events_record_cls.__table__
+        row = conn.execute(
+            select(t.c.state).where(
+                t.c.originator_id == schema.LOG_ORIGINATOR, t.c.originator_version == seq
+            )
+        ).one_or_none()
+        return None if row is None else self._parse_stored(seq, bytes(row[0]))
+
+    @staticmethod
+    def _parse_stored(seq: int, leaf: bytes) -> Entry:
+        try:
+            entry = parse_entry(leaf)
+        except VerificationError as e:
+            raise LedgerStateError(f"stored entry {seq} is corrupted: {e}") from e
+        if entry.seq != seq:
+            raise LedgerStateError(f"stored entry at seq {seq} says seq {entry.seq}: corrupted")
+        return entry
+
+    def entry(self, seq: int) -> Entry:
+        size = self.size()
+        if not 0 <= seq < size:
+            raise NotFoundError(f"no entry {seq}: expected a seq from 0 to {size - 1}")
+        with self.engine.connect() as conn:
+            found = self._read_entry(conn, seq)
+        if found is None:
+            raise LedgerStateError(f"entry {seq} is missing below the head {size}: corrupted")
+        return found
+
+    def raw_entries(
+        self, start: int = 0, stop: int | None = None, page: int = 1000
+    ) -> Iterator[bytes]:
+        """Exact leaf bytes of entries [start, stop), streamed page by page."""
+        end = self.size() if stop is None else stop
+        seq = start
+        while seq < end:
+            events = self.recorder.select_events(
+                schema.LOG_ORIGINATOR, gt=seq - 1, lte=end - 1, limit=min(page, end - seq)
+            )
+            if not events:
+                raise LedgerStateError(f"entry {seq} is missing below the head {end}: corrupted")
+            for ev in events:
+                if ev.originator_version != seq:
+                    raise LedgerStateError(
+                        f"entry {seq} is missing (found {ev.originator_version})"
+                    )
+                yield ev.state
+                seq += 1
+
+    def entries(self, start: int = 0, stop: int | None = None) -> Iterator[Entry]:
+        for offset, leaf in enumerate(self.raw_entries(start, stop)):
+            yield self._parse_stored(start + offset, leaf)
+
+    def statement_entry(self, statement_id: str) -> Entry:
+        self._require_initialised()
+        with self.engine.connect() as conn:
+            row = self._statement_row(conn, statement_id)
+        if row is None:
+            raise NotFoundError(f"no statement {statement_id!r} in this ledger")
+        return self.entry(row[0])
+
+    def detail(self, statement_id: str) -> Detail | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(schema.details.c.salt, schema.details.c.details).where(
+                    schema.details.c.statement_id == statement_id
+                )
+            ).one_or_none()
+        if row is None:
+            return None
+        details_jcs = bytes(row[1])
+        return Detail(statement_id, bytes(row[0]), json.loads(details_jcs), details_jcs)
+
+    def is_sqlite(self) -> bool:
+        return is_sqlite(self.url)
