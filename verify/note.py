@@ -200,6 +200,11 @@ def parse_vkey(text: str) -> Vkey:
     return Vkey.parse(text)
 
 
+def format_vkey(name: str, public_raw: bytes, sig_type: int = SIG_ED25519) -> str:
+    """SPEC §3: `name+hex(key id)+base64(type ‖ public key)`; type 0x01 for the ledger key."""
+    return str(Vkey(name, sig_type, public_raw))
+
+
 def cosignature_timestamp(signature: bytes) -> int:
     """The timestamp of a cosignature/v1 signature (the bytes after the key id)."""
     if len(signature) != 8 + 64:
@@ -523,6 +528,7 @@ __all__ = [
     "cosignature_message",
     "cosignature_timestamp",
     "format_checkpoint_body",
+    "format_vkey",
     "note_key_id",
     "open_note",
     "parse_checkpoint_body",
