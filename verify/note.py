@@ -153,6 +153,7 @@ class Vkey:
         hex_id, sep2, key_b64 = rest.partition("+")
         if not (sep1 and sep2):
             raise MalformedKeyError(f"expected a vkey name+keyid+key, found {text[:40]!r}")
+        _check_name(name, "vkey", MalformedKeyError)
         if not _HEX_KEY_ID.fullmatch(hex_id):
             raise MalformedKeyError(
                 f"vkey {name}: expected 8 lowercase hex digits, found {hex_id!r}"
