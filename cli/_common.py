@@ -107,12 +107,21 @@ def json_option(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def open_ledger(
-    ledger_url: str | None, key_file: str | None = None, *, need_key: bool = False
+    ledger_url: str | None,
+    key_file: str | None = None,
+    *,
+    need_key: bool = False,
+    want_key: bool = False,
 ) -> Ledger:
+    """Open the ledger; with `need_key` the ledger key must load, with `want_key` it is loaded
+    when its file exists (to sign a checkpoint for a past size on demand)."""
     url = resolve_ledger_url(ledger_url)
     if is_http(url):
         raise UsageError(f"--ledger {url}: the HTTP service client is not available yet")
     signer = None
+    if want_key and not need_key:
+        path = resolve_key_file(key_file, url)
+        need_key = path is not None and path.exists()
     if need_key:
         path = resolve_key_file(key_file, url)
         if path is None:

@@ -11,7 +11,6 @@ from typing import Any
 
 import click
 
-from cli.demo import demo
 from cli._common import (
     EXIT_USAGE,
     emit,
@@ -24,6 +23,10 @@ from cli._common import (
     parse_time_option,
     read_input,
 )
+from cli.demo import demo
+from cli.policy import policy
+from cli.proofs import check_proof, checkpoint, prove
+from domain.errors import VerificationError
 from domain.ids import format_time
 from domain.statements import statement_model
 from ledger.config import resolve_key_file, resolve_ledger_url
@@ -38,7 +41,6 @@ from verify.dsse import (
     parse_envelope,
     parse_envelope_bytes,
 )
-from domain.errors import VerificationError
 from verify.errors import NotCanonicalError
 from verify.jcs import parse_json
 from verify.keys import Ed25519Signer, encode_public_key
@@ -347,6 +349,10 @@ def ledger_key(ledger_url: str | None, as_json: bool) -> None:
 
 
 main.add_command(demo)
+main.add_command(checkpoint)
+main.add_command(prove)
+main.add_command(check_proof)
+main.add_command(policy)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
 from eventsourcing.persistence import IntegrityError as EventStoreIntegrityError
+from eventsourcing.persistence import StoredEvent
 from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import Connection, Engine, inspect, select, tuple_, update
@@ -40,14 +40,22 @@ from ledger.errors import (
     TimeError,
     UsageError,
 )
-from ledger.frontier import Frontier
 from ledger.signatures import verify_all
+from ledger.tree import (
+    NodeKey,
+    ProofRequestError,
+    consistency_proof,
+    inclusion_proof,
+    nodes_completed_by_appends,
+    root_at,
+    verify_root_at,
+)
 from verify.details import Detail, DetailError, verify_detail
 from verify.dsse import Envelope
 from verify.entry import Entry, entry_bytes, parse_entry
 from verify.keys import Signer, decode_public_key
 from verify.merkle import EMPTY_ROOT, leaf_hash
-from verify.note import Checkpoint, format_vkey, sign_checkpoint
+from verify.note import Checkpoint, format_vkey, parse_checkpoint_body, parse_note, sign_checkpoint
 
 MAX_WRITE_RETRIES = 20
 
@@ -84,13 +92,35 @@ class Submission:
 class _Batch:
     """State of one write transaction."""
 
+    start_size: int
     size: int
     last_recorded_at: datetime | None
-    frontier: Frontier
     registry: Registry
+    leaves: list[bytes] = field(default_factory=list)
     new_statements: dict[str, tuple[int, str]] = field(default_factory=dict)
     touched_principals: set[str] = field(default_factory=set)
     touched_keys: set[str] = field(default_factory=set)
+
+
+class _SqlNodeSource:
+    """The stored perfect-subtree nodes (ledger/tree.py `NodeSource`) read in one query."""
+
+    def __init__(self, conn: Connection, size: int) -> None:
+        self._conn = conn
+        self._size = size
+
+    @property
+    def tree_size(self) -> int:
+        return self._size
+
+    def get_nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+        if not keys:
+            return {}
+        t = schema.tree_nodes
+        rows = self._conn.execute(
+            select(t.c.level, t.c.idx, t.c.hash).where(tuple_(t.c.level, t.c.idx).in_(list(keys)))
+        ).all()
+        return {(int(lv), int(ix)): bytes(h) for lv, ix, h in rows}
 
 
 class Ledger:
@@ -229,7 +259,7 @@ class Ledger:
                 ],
             )
             self._meta = None
-            batch = _Batch(0, None, Frontier.empty(), Registry())
+            batch = _Batch(0, 0, None, Registry())
             recorded = self._append(conn, batch, Submission(genesis, detail), recorded_at)
             self._finish(conn, session, batch, statement.origin)
         return recorded
@@ -363,15 +393,16 @@ class Ledger:
 
     def _open_batch(self, conn: Connection) -> _Batch:
         row = conn.execute(
-            select(schema.head.c.size, schema.head.c.last_recorded_at)
+            select(schema.head.c.size, schema.head.c.root, schema.head.c.last_recorded_at)
             .where(schema.head.c.id == 1)
             .with_for_update()
         ).one_or_none()
         if row is None:
             raise LedgerStateError("the ledger has no head row: expected an initialised ledger")
-        size, last = int(row[0]), row[1]
-        frontier = Frontier.load(size, lambda keys: self._get_nodes(conn, keys))
-        return _Batch(size, parse_time(last) if last else None, frontier, self._load_registry(conn))
+        size, root, last = int(row[0]), bytes(row[1]), row[2]
+        # Never extend (and sign over) a tree whose stored nodes no longer give the signed root.
+        verify_root_at(_SqlNodeSource(conn, size), size, root)
+        return _Batch(size, size, parse_time(last) if last else None, self._load_registry(conn))
 
     def _load_registry(self, conn: Connection) -> Registry:
         reg = Registry()
@@ -430,7 +461,7 @@ class Ledger:
 
     @staticmethod
     def _committed_size(batch: _Batch) -> int:
-        return batch.size - len(batch.new_statements)
+        return batch.start_size
 
     def _recorded_at(self, batch: _Batch, asserted: datetime | None) -> datetime:
         if asserted is not None:
@@ -495,11 +526,7 @@ class Ledger:
             ],
             session=Session(bind=conn),
         )
-        nodes = batch.frontier.append(lh)
-        conn.execute(
-            schema.tree_nodes.insert(),
-            [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in nodes],
-        )
+        batch.leaves.append(lh)
         conn.execute(
             schema.statements.insert(),
             [
@@ -579,7 +606,13 @@ class Ledger:
                     }
                 ],
             )
-        root = batch.frontier.root()
+        source = _SqlNodeSource(conn, batch.start_size)
+        nodes = nodes_completed_by_appends(source, batch.start_size, batch.leaves)
+        conn.execute(
+            schema.tree_nodes.insert(),
+            [{"level": n.level, "idx": n.index, "hash": n.hash} for n in nodes],
+        )
+        root = root_at(_SqlNodeSource(conn, batch.size), batch.size)
         conn.execute(
             update(schema.head)
             .where(schema.head.c.id == 1)
@@ -598,17 +631,6 @@ class Ledger:
         session.flush()
 
     # -- reading ----------------------------------------------------------------------------
-    def _get_nodes(
-        self, conn: Connection, keys: Sequence[tuple[int, int]]
-    ) -> dict[tuple[int, int], bytes]:
-        if not keys:
-            return {}
-        t = schema.tree_nodes
-        rows = conn.execute(
-            select(t.c.level, t.c.idx, t.c.hash).where(tuple_(t.c.level, t.c.idx).in_(list(keys)))
-        ).all()
-        return {(int(lv), int(ix)): bytes(h) for lv, ix, h in rows}
-
     def size(self) -> int:
         self._require_initialised()
         with self.engine.connect() as conn:
@@ -687,6 +709,88 @@ class Ledger:
             return None
         details_jcs = bytes(row[1])
         return Detail(statement_id, bytes(row[0]), json.loads(details_jcs), details_jcs)
+
+    # -- checkpoints and proofs -------------------------------------------------------------
+    def _check_size(self, size: int | None, what: str) -> int:
+        current = self.size()
+        if size is None:
+            return current
+        if not 0 < size <= current:
+            raise ProofRequestError(
+                f"{what}: expected a tree size from 1 to {current} (the ledger's size), found {size}"
+            )
+        return size
+
+    def checkpoint(self, size: int | None = None) -> str:
+        """The signed checkpoint (C2SP signed note) of the tree at `size` (default: the latest).
+
+        Sizes in the middle of a batch have no stored checkpoint yet; one is signed on demand,
+        after the stored nodes are checked against the checkpoints around it.
+        """
+        n = self._check_size(size, "checkpoint")
+        with self.engine.connect() as conn:
+            note = conn.execute(
+                select(schema.checkpoints.c.note).where(schema.checkpoints.c.size == n)
+            ).scalar()
+        if note is not None:
+            return str(note)
+        return self._sign_past_checkpoint(n)
+
+    def _sign_past_checkpoint(self, size: int) -> str:
+        signer = self._require_signer()
+        origin = self.origin
+        with self._write() as (conn, _session):
+            c = schema.checkpoints
+            note = conn.execute(select(c.c.note).where(c.c.size == size)).scalar()
+            if note is not None:
+                return str(note)
+            later = conn.execute(
+                select(c.c.size, c.c.root).where(c.c.size > size).order_by(c.c.size).limit(1)
+            ).one()
+            later_size, later_root = int(later[0]), bytes(later[1])
+            source = _SqlNodeSource(conn, later_size)
+            root = root_at(source, size)
+            # The new root must be a prefix of a tree already signed: never sign a corrupted node.
+            consistency_proof(source, size, later_size, old_root=root, new_root=later_root)
+            earlier = conn.execute(
+                select(c.c.size, c.c.root).where(c.c.size < size).order_by(c.c.size.desc()).limit(1)
+            ).one_or_none()
+            if earlier is not None:
+                consistency_proof(
+                    source, int(earlier[0]), size, old_root=bytes(earlier[1]), new_root=root
+                )
+            note = sign_checkpoint(Checkpoint(origin, size, root), origin, signer)
+            conn.execute(c.insert(), [{"size": size, "root": root, "note": note}])
+        return str(note)
+
+    def signed_root(self, size: int) -> bytes:
+        """The root of the checkpoint at `size`, signing one if that size has none yet."""
+        return parse_checkpoint_body(parse_note(self.checkpoint(size)).text).root
+
+    def inclusion_proof(self, seq: int, size: int | None = None) -> tuple[list[bytes], str]:
+        """(proof, checkpoint note) for entry `seq` in the tree of `size` (default: latest)."""
+        n = self._check_size(size, "inclusion proof")
+        if not 0 <= seq < n:
+            raise ProofRequestError(
+                f"inclusion proof: expected a seq from 0 to {n - 1} for a tree of {n}, found {seq}"
+            )
+        note = self.checkpoint(n)
+        root = self.signed_root(n)
+        with self.engine.connect() as conn:
+            proof = inclusion_proof(_SqlNodeSource(conn, n), seq, n, root=root)
+        return proof, note
+
+    def consistency_proof(self, old: int, new: int | None = None) -> list[bytes]:
+        n = self._check_size(new, "consistency proof")
+        if not 0 < old <= n:
+            raise ProofRequestError(
+                f"consistency proof: expected an old size from 1 to {n}, found {old}"
+            )
+        old_root, new_root = self.signed_root(old), self.signed_root(n)
+        with self.engine.connect() as conn:
+            return consistency_proof(
+                _SqlNodeSource(conn, n), old, n, old_root=old_root, new_root=new_root
+            )
 
     def is_sqlite(self) -> bool:
         return is_sqlite(self.url)
