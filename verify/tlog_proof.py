@@ -12,8 +12,8 @@ index <decimal>
 
 Invariants:
 - parsing is strict: the header exactly, `index` in decimal without leading zeros, each hash in
-  canonical base64 of exactly 32 bytes, exactly one empty line, then a note that parses as a
-  signed note (signatures are checked by `verify_tlog_proof`, not by the parser);
+  canonical base64 of exactly 32 bytes, exactly one empty line, then a signed note whose text is
+  a checkpoint body (signatures are checked by `verify_tlog_proof`, not by the parser);
 - the checkpoint text is kept verbatim, so `format_tlog_proof(parse_tlog_proof(t)) == t`;
 - `extra` is opaque and unauthenticated (the spec says so); nothing here trusts it.
 """
@@ -30,9 +30,11 @@ from domain.errors import VerificationError
 from verify.merkle import HASH_SIZE, verify_inclusion
 from verify.note import (
     Checkpoint,
+    MalformedCheckpointError,
     MalformedNoteError,
     Note,
     Vkey,
+    parse_checkpoint_body,
     parse_note,
     verify_checkpoint,
 )
@@ -117,9 +119,11 @@ def parse_tlog_proof(text: bytes | str) -> TlogProof:
             f"expected a decimal index without leading zeros, found {index_text[:24]!r}"
         )
     hashes = tuple(_b64(line, f"proof hash {i}") for i, line in enumerate(rest[1:]))
+    if checkpoint.startswith("\n"):
+        raise MalformedTlogProofError("expected exactly one empty line before the checkpoint")
     try:
-        parse_note(checkpoint)
-    except MalformedNoteError as e:
+        parse_checkpoint_body(parse_note(checkpoint).text)
+    except (MalformedNoteError, MalformedCheckpointError) as e:
         raise MalformedTlogProofError(f"checkpoint: {e}") from e
     return TlogProof(int(index_text), hashes, checkpoint, extra)
 
