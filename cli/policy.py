@@ -160,7 +160,10 @@ def load_policy_file(path: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         found = "nothing" if data is None else f"a {type(data).__name__}"
         raise PolicyFileError(f"{path}: expected a {name} object (a mapping), found {found}")
-    _check_json_value(data, "")
+    try:
+        _check_json_value(data, "")
+    except PolicyFileError as e:
+        raise PolicyFileError(f"{path}: {e}") from e
     return data
 
 
