@@ -1,5 +1,5 @@
-"""ledger/tree: proofs from the perfect-subtree node table equal the RFC 9162 definitions (a naive
-recursive reference written here), for every past size, in one batched read of O(log n) nodes."""
+"""ledger/tree: proofs from the perfect-subtree node table equal the RFC 9162 definitions (the naive
+recursive reference in tests/rfc9162_reference.py), for every past size, in one batched read of O(log n) nodes."""
 
 from __future__ import annotations
 
@@ -24,51 +24,10 @@ from ledger.tree import (
     root_at,
     verify_root_at,
 )
+from tests.rfc9162_reference import leaves, mth, path, proof
 from verify.merkle import EMPTY_ROOT, leaf_hash, verify_consistency, verify_inclusion
 
 MAX_SIZE = 300
-
-# -- the reference (RFC 9162 §2.1, verbatim recursion) -------------------------------------------
-
-
-def _k(n: int) -> int:
-    k = 1
-    while k * 2 < n:
-        k *= 2
-    return k
-
-
-def mth(d: Sequence[bytes]) -> bytes:
-    if not d:
-        return hashlib.sha256(b"").digest()
-    if len(d) == 1:
-        return d[0]
-    k = _k(len(d))
-    return hashlib.sha256(b"\x01" + mth(d[:k]) + mth(d[k:])).digest()
-
-
-def path(m: int, d: Sequence[bytes]) -> list[bytes]:
-    if len(d) == 1:
-        return []
-    k = _k(len(d))
-    return [*path(m, d[:k]), mth(d[k:])] if m < k else [*path(m - k, d[k:]), mth(d[:k])]
-
-
-def subproof(m: int, d: Sequence[bytes], b: bool) -> list[bytes]:
-    if m == len(d):
-        return [] if b else [mth(d)]
-    k = _k(len(d))
-    if m <= k:
-        return [*subproof(m, d[:k], b), mth(d[k:])]
-    return [*subproof(m - k, d[k:], False), mth(d[:k])]
-
-
-def proof(m: int, d: Sequence[bytes]) -> list[bytes]:
-    return subproof(m, d, True) if 0 < m < len(d) else []
-
-
-def leaves(n: int) -> list[bytes]:
-    return [leaf_hash(b"entry %d" % i) for i in range(n)]
 
 
 class CountingSource(DictNodeSource):

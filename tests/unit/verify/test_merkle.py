@@ -1,15 +1,16 @@
-"""verify/merkle against a naive, recursive transcription of RFC 9162 §2.1 (written here, from the
-RFC's definitions of MTH, PATH and PROOF), for random trees of up to ~300 leaves."""
+"""verify/merkle against a naive, recursive transcription of RFC 9162 §2.1
+(tests/rfc9162_reference.py: MTH, PATH and PROOF as the RFC defines them), for random trees of up
+to ~300 leaves."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from tests.rfc9162_reference import leaves, mth, path, proof
 from verify.merkle import (
     EMPTY_ROOT,
     CompactRange,
@@ -28,53 +29,6 @@ from verify.merkle import (
 )
 
 MAX_SIZE = 300
-
-# -- the reference: RFC 9162 §2.1.1, §2.1.3.1, §2.1.4.1, verbatim recursion ---------------------
-
-
-def _k(n: int) -> int:
-    """The largest power of two smaller than n."""
-    k = 1
-    while k * 2 < n:
-        k *= 2
-    return k
-
-
-def mth(d: Sequence[bytes]) -> bytes:
-    """MTH over leaf hashes (the leaves are hashed already)."""
-    if not d:
-        return hashlib.sha256(b"").digest()
-    if len(d) == 1:
-        return d[0]
-    k = _k(len(d))
-    return hashlib.sha256(b"\x01" + mth(d[:k]) + mth(d[k:])).digest()
-
-
-def path(m: int, d: Sequence[bytes]) -> list[bytes]:
-    if len(d) == 1:
-        return []
-    k = _k(len(d))
-    if m < k:
-        return [*path(m, d[:k]), mth(d[k:])]
-    return [*path(m - k, d[k:]), mth(d[:k])]
-
-
-def subproof(m: int, d: Sequence[bytes], b: bool) -> list[bytes]:
-    if m == len(d):
-        return [] if b else [mth(d)]
-    k = _k(len(d))
-    if m <= k:
-        return [*subproof(m, d[:k], b), mth(d[k:])]
-    return [*subproof(m - k, d[k:], False), mth(d[:k])]
-
-
-def proof(m: int, d: Sequence[bytes]) -> list[bytes]:
-    return subproof(m, d, True) if 0 < m < len(d) else []
-
-
-def leaves(n: int) -> list[bytes]:
-    return [leaf_hash(b"entry %d" % i) for i in range(n)]
-
 
 # -- hashing ------------------------------------------------------------------------------------
 
