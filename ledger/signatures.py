@@ -46,20 +46,50 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def verify_all(
+class PendingChecks:
+    """Signature checks running in worker processes while the caller does other work."""
+
+    def __init__(self, jobs: list[_Job], workers: int) -> None:
+        self._results: list[str | None] | None = None
+        self._pool: ProcessPoolExecutor | None = None
+        if workers <= 1 or len(jobs) < PARALLEL_THRESHOLD:
+            self._results = _check_chunk(jobs)
+            return
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"))
+        chunks = [jobs[i : i + CHUNK] for i in range(0, len(jobs), CHUNK)]
+        self._futures = [self._pool.submit(_check_chunk, c) for c in chunks]
+
+    def wait(self) -> list[str | None]:
+        """For each envelope, None if every signature verifies, else the reason it does not."""
+        if self._results is None:
+            assert self._pool is not None
+            try:
+                results: list[str | None] = []
+                for f in self._futures:
+                    results.extend(f.result())
+                self._results = results
+            finally:
+                self._pool.shutdown(cancel_futures=True)
+        return self._results
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+
+def start_checks(
     envelopes: Sequence[Envelope], keys: Mapping[str, bytes], *, workers: int | None = None
-) -> list[str | None]:
-    """For each envelope, None if every signature verifies, else the reason it does not."""
+) -> PendingChecks:
+    """Begin checking every signature of every envelope; `wait()` for the outcome."""
     jobs: list[_Job] = [
         (env.signing_input(), tuple((s.keyid, keys.get(s.keyid), s.sig) for s in env.signatures))
         for env in envelopes
     ]
-    n_workers = usable_cores() if workers is None else workers
-    if n_workers <= 1 or len(jobs) < PARALLEL_THRESHOLD:
-        return _check_chunk(jobs)
-    chunks = [jobs[i : i + CHUNK] for i in range(0, len(jobs), CHUNK)]
-    with ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context("fork")) as pool:
-        results: list[str | None] = []
-        for part in pool.map(_check_chunk, chunks):
-            results.extend(part)
-    return results
+    return PendingChecks(jobs, usable_cores() if workers is None else workers)
+
+
+def verify_all(
+    envelopes: Sequence[Envelope], keys: Mapping[str, bytes], *, workers: int | None = None
+) -> list[str | None]:
+    """For each envelope, None if every signature verifies, else the reason it does not."""
+    return start_checks(envelopes, keys, workers=workers).wait()

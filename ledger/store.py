@@ -23,15 +23,21 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import Connection, Engine, inspect, select, tuple_, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from domain.errors import AcceptanceError, VerificationError
 from domain.ids import format_time, parse_time
 from domain.registry import KeyRecord, PrincipalRecord, Registry, key_id_of
-from domain.statements import KeyAdded, LedgerGenesis, PrincipalRegistered, statement_model
+from domain.statements import (
+    KeyAdded,
+    LedgerGenesis,
+    PrincipalRegistered,
+    cited_ids,
+    statement_model,
+)
 from ledger import schema
-from ledger.db import WRITE, is_sqlite, make_engine
+from ledger.db import WRITE, is_sqlite, lock_schema, make_engine
 from ledger.errors import (
     EnvelopeRefusedError,
     LedgerStateError,
@@ -40,7 +46,7 @@ from ledger.errors import (
     TimeError,
     UsageError,
 )
-from ledger.signatures import verify_all
+from ledger.signatures import PendingChecks, start_checks
 from ledger.tree import (
     NodeKey,
     ProofRequestError,
@@ -98,8 +104,24 @@ class _Batch:
     registry: Registry
     leaves: list[bytes] = field(default_factory=list)
     new_statements: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # (seq, type) of recorded statements this batch names, read in one query up front.
+    known: dict[str, tuple[int, str]] = field(default_factory=dict)
+    looked_up: frozenset[str] = frozenset()
+    events: list[StoredEvent] = field(default_factory=list)
+    statement_rows: list[dict[str, Any]] = field(default_factory=list)
+    detail_rows: list[dict[str, Any]] = field(default_factory=list)
     touched_principals: set[str] = field(default_factory=set)
     touched_keys: set[str] = field(default_factory=set)
+
+
+def _named_ids(submissions: Sequence[Submission]) -> list[str]:
+    """Every statement id a batch submits or cites (for one up-front lookup)."""
+    ids: dict[str, None] = {}
+    for sub in submissions:
+        ids[sub.envelope.statement.id] = None
+        for cited in cited_ids(sub.envelope.statement):
+            ids[cited] = None
+    return list(ids)
 
 
 class _SqlNodeSource:
@@ -150,10 +172,16 @@ class Ledger:
         return bool(inspect(self.engine).has_table("rsp_meta")) and self._read_meta() != {}
 
     def create_schema(self) -> None:
-        """Idempotent: creates what is missing, checks the version of what is there."""
-        self.recorder.create_table()
-        schema.metadata.create_all(self.engine, checkfirst=True)
-        with self.engine.connect() as conn, conn.begin():
+        """Idempotent: creates what is missing, checks the version of what is there.
+
+        One transaction under the schema lock, so that processes and hosts creating it at once
+        neither collide nor see a half-made schema (DDL is transactional on both engines).
+        """
+        with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+            lock_schema(conn)
+            for table in self.recorder.tables:
+                table.create(conn, checkfirst=True)
+            schema.metadata.create_all(conn, checkfirst=True)
             version = conn.execute(
                 select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")
             ).scalar()
@@ -173,8 +201,8 @@ class Ledger:
             try:
                 with self.engine.connect() as conn:
                     rows = conn.execute(select(schema.meta.c.key, schema.meta.c.value)).all()
-            except OperationalError:
-                return {}
+            except (OperationalError, ProgrammingError):
+                return {}  # no rsp_meta table: SQLite says OperationalError, PostgreSQL Programming
             self._meta = {k: v for k, v in rows}
         return self._meta
 
@@ -290,27 +318,45 @@ class Ledger:
         self._require_signer()
         self._check_time_source(meta, recorded_at)
         known_keys = self._public_keys_for(submissions)
-        failures = verify_all([s.envelope for s in submissions], known_keys, workers=workers)
-        for i, failure in enumerate(failures):
-            if failure is not None:
-                raise EnvelopeRefusedError(failure, check="acceptance.signature", line=i + 1)
-        for attempt in range(MAX_WRITE_RETRIES):
-            try:
-                return self._submit_locked(submissions, recorded_at, meta["origin"])
-            except (IntegrityError, EventStoreIntegrityError) as e:
-                # Another writer took the seq first (only possible without a head lock); retry.
-                if attempt == MAX_WRITE_RETRIES - 1:
-                    raise LedgerStateError(
-                        f"could not append after {attempt + 1} tries: {e}"
-                    ) from e
+        # Signatures are checked in worker processes while this process orders and writes the
+        # entries; the outcome is read before the transaction commits (nothing commits unchecked).
+        checks = start_checks([s.envelope for s in submissions], known_keys, workers=workers)
+        try:
+            for attempt in range(MAX_WRITE_RETRIES):
+                try:
+                    return self._submit_locked(submissions, recorded_at, meta["origin"], checks)
+                except (IntegrityError, EventStoreIntegrityError) as e:
+                    # Another writer took the seq first (only without a head lock); retry.
+                    if attempt == MAX_WRITE_RETRIES - 1:
+                        raise LedgerStateError(
+                            f"could not append after {attempt + 1} tries: {e}"
+                        ) from e
+        finally:
+            checks.close()
         raise AssertionError("unreachable")
 
+    @staticmethod
+    def _raise_signature_failures(checks: PendingChecks, batch_size: int) -> None:
+        for i, failure in enumerate(checks.wait()):
+            if failure is not None:
+                where = f"line {i + 1}: " if batch_size > 1 else ""
+                raise EnvelopeRefusedError(
+                    where + failure, check="acceptance.signature", line=i + 1
+                )
+
     def _submit_locked(
-        self, submissions: Sequence[Submission], recorded_at: datetime | None, origin: str
+        self,
+        submissions: Sequence[Submission],
+        recorded_at: datetime | None,
+        origin: str,
+        checks: PendingChecks,
     ) -> list[RecordedEntry]:
         out: list[RecordedEntry] = []
         with self._write() as (conn, session):
             batch = self._open_batch(conn)
+            named = _named_ids(submissions)
+            batch.known = self._statement_rows(conn, named)
+            batch.looked_up = frozenset(named)
             for i, sub in enumerate(submissions):
                 try:
                     existing = self._existing(conn, batch, sub)
@@ -325,6 +371,7 @@ class Ledger:
                             f"line {i + 1}: {e}", check=e.check, line=i + 1
                         ) from e
                     raise
+            self._raise_signature_failures(checks, len(submissions))
             if batch.new_statements:
                 self._finish(conn, session, batch, origin)
         return out
@@ -425,6 +472,18 @@ class Ledger:
             )
         return reg
 
+    def _statement_rows(self, conn: Connection, ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+        t = schema.statements
+        out: dict[str, tuple[int, str]] = {}
+        for i in range(0, len(ids), 500):
+            rows = conn.execute(
+                select(t.c.statement_id, t.c.seq, t.c.type).where(
+                    t.c.statement_id.in_(ids[i : i + 500])
+                )
+            ).all()
+            out.update((str(sid), (int(seq), str(kind))) for sid, seq, kind in rows)
+        return out
+
     def _statement_row(self, conn: Connection, statement_id: str) -> tuple[int, str] | None:
         row = conn.execute(
             select(schema.statements.c.seq, schema.statements.c.type).where(
@@ -436,7 +495,7 @@ class Ledger:
     def _existing(self, conn: Connection, batch: _Batch, sub: Submission) -> RecordedEntry | None:
         """SPEC §2 resubmission: the same envelope again is a no-op returning the entry."""
         sid = sub.envelope.statement.id
-        known = batch.new_statements.get(sid) or self._statement_row(conn, sid)
+        known = batch.new_statements.get(sid) or batch.known.get(sid)
         if known is None:
             return None
         seq = known[0]
@@ -485,10 +544,10 @@ class Ledger:
         recorded_at = self._recorded_at(batch, asserted)
 
         def statement_type(sid: str) -> str | None:
-            if sid in batch.new_statements:
-                return batch.new_statements[sid][1]
-            row = self._statement_row(conn, sid)
-            return None if row is None else row[1]
+            found = batch.new_statements.get(sid) or batch.known.get(sid)
+            if found is None and sid not in batch.looked_up:
+                found = self._statement_row(conn, sid)
+            return None if found is None else found[1]
 
         try:
             batch.registry.check(
@@ -515,39 +574,30 @@ class Ledger:
 
         leaf = entry_bytes(seq, recorded_at, envelope)
         lh = leaf_hash(leaf)
-        self.recorder.insert_events(
-            [
-                StoredEvent(
-                    originator_id=schema.LOG_ORIGINATOR,
-                    originator_version=seq,
-                    topic=f"{schema.ENTRY_TOPIC}:{statement.type}",
-                    state=leaf,
-                )
-            ],
-            session=Session(bind=conn),
+        batch.events.append(
+            StoredEvent(
+                originator_id=schema.LOG_ORIGINATOR,
+                originator_version=seq,
+                topic=f"{schema.ENTRY_TOPIC}:{statement.type}",
+                state=leaf,
+            )
         )
         batch.leaves.append(lh)
-        conn.execute(
-            schema.statements.insert(),
-            [
-                {
-                    "statement_id": statement.id,
-                    "seq": seq,
-                    "type": statement.type,
-                    "model": statement_model(statement),
-                }
-            ],
+        batch.statement_rows.append(
+            {
+                "statement_id": statement.id,
+                "seq": seq,
+                "type": statement.type,
+                "model": statement_model(statement),
+            }
         )
         if sub.detail is not None:
-            conn.execute(
-                schema.details.insert(),
-                [
-                    {
-                        "statement_id": statement.id,
-                        "salt": sub.detail.salt,
-                        "details": sub.detail.details_jcs,
-                    }
-                ],
+            batch.detail_rows.append(
+                {
+                    "statement_id": statement.id,
+                    "salt": sub.detail.salt,
+                    "details": sub.detail.details_jcs,
+                }
             )
         batch.new_statements[statement.id] = (seq, statement.type)
         batch.size = seq + 1
@@ -571,7 +621,12 @@ class Ledger:
             batch.touched_keys.add(statement.key_id)
 
     def _finish(self, conn: Connection, session: Session, batch: _Batch, origin: str) -> None:
-        """Persist registry changes, the head and a signed checkpoint for the new size."""
+        """Persist the batch's entries, indexes, registry changes, the head and a signed
+        checkpoint for the new size (all in the caller's transaction)."""
+        self.recorder.insert_events(batch.events, session=session)
+        conn.execute(schema.statements.insert(), batch.statement_rows)
+        if batch.detail_rows:
+            conn.execute(schema.details.insert(), batch.detail_rows)
         reg = batch.registry
         for p in sorted(batch.touched_principals):
             rec = reg.principals[p]

@@ -1,0 +1,171 @@
+"""Submits per second (issue 2): one entry at a time, and as a batch import through the real
+`rsp-ledger submit FILE.jsonl`, beside the two limits measured in the same run on the same file:
+
+- the bare eventsourcing append rate of the same payloads (SQLAlchemyApplicationRecorder
+  `insert_events`, batched as the import batches, and one event per transaction);
+- the raw Ed25519 verification rate of the same signatures, times the usable cores.
+
+Target: batch import ≥ 0.8 × the lower of the two limits, signature checks included.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
+from multiprocessing import get_context
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from eventsourcing.persistence import StoredEvent
+
+from ledger.history import HistoryWriter
+from ledger.keyfile import write_private_key
+from ledger.signatures import usable_cores
+from ledger.store import Ledger, Submission
+from verify.dsse import Envelope
+
+N_BATCH = int(os.environ.get("BENCH_SUBMIT_N", "20000"))
+N_SINGLE = int(os.environ.get("BENCH_SUBMIT_SINGLE", "1000"))
+RSP_LEDGER = str(Path(sys.executable).parent / "rsp-ledger")
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _setup(folder: Path, name: str) -> tuple[Ledger, HistoryWriter]:
+    db = folder / f"{name}.db"
+    signer_path = folder / f"{name}.db.key"
+    from verify.keys import Ed25519Signer
+
+    ledger_signer = Ed25519Signer.generate()
+    write_private_key(signer_path, ledger_signer)
+    ledger = Ledger(f"sqlite:///{db}", signer=ledger_signer)
+    h = HistoryWriter(ledger, datetime(2025, 5, 14, tzinfo=UTC), asserted=False)
+    for i in range(4):
+        h.principal(f"evaluator-{i}", "evaluator")
+    h.principal("alice", "ledger-admin")
+    ledger.initialize(h.genesis_envelope("bench.example/submit", "alice", asserted=False))
+    h.clock = datetime.now(UTC) - timedelta(minutes=1)
+    h.register_all("alice")
+    return ledger, h
+
+
+def _envelopes(h: HistoryWriter, n: int, prefix: str) -> list[Envelope]:
+    out = []
+    for i in range(n):
+        issuer = f"evaluator-{i % 4}"
+        st = h.statement(
+            "capability_finding",
+            issuer,
+            id=f"{prefix}-{i:07d}",
+            model="bench-model",
+            threshold="CBRN-3",
+            assessment="preliminary",
+            outcome="ruled_out",
+            effective_compute=1.0e25 + i,
+            evaluations=["suite-a", "suite-b"],
+        )
+        out.append(h.envelope(st, [issuer]))
+    return out
+
+
+def _verify_chunk(jobs: list[tuple[bytes, bytes, bytes]]) -> int:
+    for pub, sig, msg in jobs:
+        Ed25519PublicKey.from_public_bytes(pub).verify(sig, msg)
+    return len(jobs)
+
+
+def _ed25519_rates(envs: list[Envelope], keys: dict[str, bytes]) -> tuple[float, float, int]:
+    jobs = [(keys[e.signatures[0].keyid], e.signatures[0].sig, e.signing_input()) for e in envs]
+    one = len(jobs) / _timed(lambda: _verify_chunk(jobs))
+    cores = usable_cores()
+    chunks = [jobs[i : i + 1000] for i in range(0, len(jobs), 1000)]
+    with ProcessPoolExecutor(cores, mp_context=get_context("fork")) as pool:
+        list(pool.map(_verify_chunk, chunks[:cores]))  # warm the workers
+        t = _timed(lambda: list(pool.map(_verify_chunk, chunks)))
+    return one, len(jobs) / t, cores
+
+
+def _bare_appends(ledger: Ledger, payloads: list[bytes], batch: bool) -> float:
+    originator = uuid.uuid4()
+    events = [
+        StoredEvent(originator_id=originator, originator_version=i, topic="bench", state=p)
+        for i, p in enumerate(payloads)
+    ]
+    rec = ledger.recorder
+    if batch:
+        t = _timed(lambda: rec.insert_events(events))
+    else:
+
+        def one_by_one() -> None:
+            for e in events:
+                rec.insert_events([e])
+
+        t = _timed(one_by_one)
+    return len(events) / t
+
+
+def main(argv: list[str]) -> None:
+    with tempfile.TemporaryDirectory(prefix="rsp-bench-submit-") as tmp:
+        folder = Path(tmp)
+        ledger, h = _setup(folder, "ledger")
+        keys = {p.signer.key_id: p.signer.public_raw for p in h.principals.values()}
+        batch_envs = _envelopes(h, N_BATCH, "b")
+        single_envs = _envelopes(h, N_SINGLE, "s")
+
+        # One entry at a time (each its own transaction and signed checkpoint).
+        t_single = _timed(lambda: [ledger.submit(e) for e in single_envs])
+        single_rate = N_SINGLE / t_single
+
+        # Batch import through the real command, as an operator runs it.
+        jsonl = folder / "batch.jsonl"
+        with jsonl.open("w") as f:
+            for e in batch_envs:
+                f.write(json.dumps(e.to_json(), separators=(",", ":")) + "\n")
+        env = {**os.environ, "RSP_LEDGER": f"sqlite:///{folder / 'ledger.db'}"}
+        t0 = time.perf_counter()
+        p = subprocess.run([RSP_LEDGER, "submit", str(jsonl)], env=env, capture_output=True, text=True)
+        t_batch = time.perf_counter() - t0
+        if p.returncode != 0:
+            raise SystemExit(f"batch import failed: {p.stderr}")
+        batch_rate = N_BATCH / t_batch
+
+        # In-process batch (no process start-up, no file parsing) for the breakdown.
+        more = _envelopes(h, N_BATCH, "c")
+        t_inproc = _timed(lambda: ledger.submit_batch([Submission(e) for e in more]))
+        inproc_rate = N_BATCH / t_inproc
+
+        payloads = [e.payload for e in batch_envs]
+        bare_batch = _bare_appends(ledger, payloads, batch=True)
+        bare_single = _bare_appends(ledger, payloads[:N_SINGLE], batch=False)
+        ed_one, ed_pool, cores = _ed25519_rates(batch_envs, keys)
+        ledger.close()
+
+    limit_ed = ed_one * cores
+    limit = min(bare_batch, limit_ed)
+    print(f"entries: batch {N_BATCH}, single {N_SINGLE}; usable cores {cores}")
+    print(f"single submits (CLI-free, one txn + checkpoint each): {single_rate:9.0f} /s")
+    print(f"  baseline bare eventsourcing append, one event per txn: {bare_single:9.0f} /s"
+          f"  ratio {single_rate / bare_single:.2f}")
+    print(f"batch import via `rsp-ledger submit FILE.jsonl`:       {batch_rate:9.0f} /s")
+    print(f"batch import in-process (submit_batch):               {inproc_rate:9.0f} /s")
+    print(f"limit A: bare eventsourcing append, batched:          {bare_batch:9.0f} /s")
+    print(f"limit B: Ed25519 verify {ed_one:.0f}/s/core × {cores} cores:      {limit_ed:9.0f} /s"
+          f"  (pool measured {ed_pool:.0f} /s)")
+    print(f"batch import / min(A, B) = {batch_rate / limit:.2f}  (target ≥ 0.80); "
+          f"in-process / min(A, B) = {inproc_rate / limit:.2f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
