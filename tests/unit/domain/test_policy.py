@@ -13,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from domain.errors import MalformedPolicyError
@@ -202,7 +204,9 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_the_model_cannot_be_built_invalid_by_another_door() -> None:
-    with pytest.raises(ValidationError, match=re.escape("standards.ASL-5: level 'ASL-5' is not in levels")):
+    with pytest.raises(
+        ValidationError, match=re.escape("standards.ASL-5: level 'ASL-5' is not in levels")
+    ):
         PolicyDocument.model_validate(
             edited(_set("standards/ASL-5", {"deployment": [], "security": []}))
         )
@@ -261,3 +265,36 @@ def test_huge_windows_do_not_overflow() -> None:
     doc = PolicyDocument.parse(edited(_set("assessment/max_age_days", 1e300)))
     assert doc.max_age is None
     assert PolicyDocument.parse(VALID).max_age is not None
+
+
+# -- robustness: amendment.valid judges any JSON object without raising --------------------------
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def _mutations() -> st.SearchStrategy[dict[str, Any]]:
+    def mutate(path_index: int, value: Any) -> dict[str, Any]:
+        doc = copy.deepcopy(VALID)
+        fields = sorted(doc)
+        doc[fields[path_index % len(fields)]] = value
+        return doc
+
+    return st.builds(mutate, st.integers(min_value=0), JSON)
+
+
+@given(st.one_of(JSON, _mutations()))
+@settings(max_examples=300, deadline=None)
+def test_any_json_gets_a_judgement_and_valid_means_parseable(obj: Any) -> None:
+    problems = policy_problems(obj)
+    assert all(isinstance(p, str) and p for p in problems)
+    if problems:
+        with pytest.raises(MalformedPolicyError):
+            PolicyDocument.parse(obj)
+    else:
+        assert PolicyDocument.parse(obj).to_json() == obj
