@@ -1,27 +1,62 @@
 """Engines for the one configuration knob: a SQLAlchemy URL (SQLite embedded, PostgreSQL served).
 
-SQLite: WAL, `synchronous=FULL` (an acknowledged entry survives power loss), a busy timeout, and
-writer transactions that start with `BEGIN IMMEDIATE` so that two processes never both read the
-head and then race to extend it. PostgreSQL: writers serialise on the head row (`FOR UPDATE`).
+Invariants:
+- writers serialise: a writer transaction takes the head row under a lock before it reads the
+  size, so two writers never both extend the same tree. SQLite: `BEGIN IMMEDIATE` (execution
+  option `WRITE`). PostgreSQL: `SELECT … FOR UPDATE` on the head row, in READ COMMITTED, so that
+  every statement after the lock sees what the previous writer committed;
+- `seq` never comes from a database sequence (PostgreSQL's skip numbers after a rollback);
+- schema creation is serialised across processes and hosts (`lock_schema`);
+- a database that cannot be reached, or a lock that cannot be had in time, is a
+  `DatabaseUnavailableError` with a one-line message, never a driver traceback.
+
+SQLite: WAL, `synchronous=FULL` (an acknowledged entry survives power loss), a busy timeout.
+PostgreSQL (`postgresql+psycopg://`, or `postgresql://`, which means the same here): a connection
+pool per process, READ COMMITTED whatever the server's default, bounded lock waits, and an idle
+transaction that a crashed client left open is ended by the server rather than holding the head.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import OperationalError as SQLOperationalError
 from sqlalchemy.pool import NullPool
 
-from ledger.errors import UsageError
+from ledger.errors import LedgerStateError, UsageError
 
 WRITE = {"rsp_write": True}
 SQLITE_BUSY_TIMEOUT_S = 60.0
 
+# PostgreSQL session settings. A writer waits at most LOCK_TIMEOUT for the head; a transaction
+# left idle (a client that died between statements) is ended after IDLE_IN_TRANSACTION.
+PG_LOCK_TIMEOUT_MS = 30_000
+PG_IDLE_IN_TRANSACTION_MS = 120_000
+PG_CONNECT_TIMEOUT_S = 10
+PG_POOL_SIZE = 10
+PG_MAX_OVERFLOW = 10
+PG_POOL_TIMEOUT_S = 30.0
+# pg_advisory_xact_lock key that serialises schema creation: "rspl" in ASCII.
+SCHEMA_LOCK_KEY = 0x7273706C
+# SQLSTATEs that mean "not now" rather than "wrong": lock_not_available, query_canceled,
+# admin_shutdown, crash_shutdown, cannot_connect_now, idle_in_transaction_session_timeout.
+_PG_UNAVAILABLE_STATES = frozenset({"55P03", "57014", "57P01", "57P02", "57P03", "25P03"})
+
+
+class DatabaseUnavailableError(LedgerStateError):
+    """The database cannot be reached, or the ledger's lock could not be had in time. Nothing was
+    recorded by the failed call; it is safe to retry (resubmission is a no-op)."""
+
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+def is_postgresql(url: str) -> bool:
+    return url.startswith("postgresql")
 
 
 def make_engine(url: str) -> Engine:
@@ -29,7 +64,8 @@ def make_engine(url: str) -> Engine:
         parsed = make_url(url)
     except ArgumentError as e:
         raise UsageError(f"--ledger: expected a SQLAlchemy URL or http(s)://, found {url!r}") from e
-    if parsed.get_backend_name() == "sqlite":
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
         if parsed.database in (None, "", ":memory:"):
             raise UsageError("--ledger: expected a SQLite file path, found an in-memory database")
         engine = create_engine(
@@ -39,11 +75,62 @@ def make_engine(url: str) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    if parsed.get_backend_name() == "postgresql":
-        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    if backend == "postgresql":
+        engine = create_engine(
+            _psycopg_url(parsed),
+            # The head lock relies on READ COMMITTED: after `FOR UPDATE` returns, each later
+            # statement sees the rows the previous writer committed (REPEATABLE READ would raise
+            # a serialization failure instead).
+            isolation_level="READ COMMITTED",
+            pool_pre_ping=True,
+            pool_size=PG_POOL_SIZE,
+            max_overflow=PG_MAX_OVERFLOW,
+            pool_timeout=PG_POOL_TIMEOUT_S,
+            connect_args={
+                "connect_timeout": PG_CONNECT_TIMEOUT_S,
+                "application_name": "rsp-ledger",
+                "options": f"-c lock_timeout={PG_LOCK_TIMEOUT_MS} "
+                f"-c idle_in_transaction_session_timeout={PG_IDLE_IN_TRANSACTION_MS}",
+            },
+        )
+        _configure_errors(engine)
+        return engine
     raise UsageError(
         f"--ledger: expected a sqlite:/// or postgresql+psycopg:// URL, found {parsed.drivername}"
     )
+
+
+def _psycopg_url(parsed: URL) -> URL:
+    if parsed.drivername in ("postgresql", "postgresql+psycopg"):
+        return parsed.set(drivername="postgresql+psycopg")
+    raise UsageError(
+        f"--ledger: expected a postgresql+psycopg:// URL (psycopg 3), found {parsed.drivername}"
+    )
+
+
+def lock_schema(conn: Connection) -> None:
+    """Serialise schema creation with every other process and host, until the transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock (concurrent `CREATE TABLE`s of one name would
+    otherwise collide in the catalog). SQLite: the caller's `BEGIN IMMEDIATE` already excludes
+    every other writer.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+
+
+def _configure_errors(engine: Engine) -> None:
+    @event.listens_for(engine, "handle_error")
+    def _on_error(ctx: ExceptionContext) -> None:
+        if ctx.is_pre_ping or not isinstance(ctx.sqlalchemy_exception, SQLOperationalError):
+            return  # pre-ping reconnects by itself; everything else keeps its own type
+        state = getattr(ctx.original_exception, "sqlstate", None)
+        if ctx.is_disconnect or ctx.connection is None or state in _PG_UNAVAILABLE_STATES:
+            where = engine.url.render_as_string(hide_password=True)
+            first_line = str(ctx.original_exception).strip().splitlines()[:1]
+            raise DatabaseUnavailableError(
+                f"database {where} unavailable: {first_line[0] if first_line else state}"
+            ) from ctx.original_exception
 
 
 def _configure_sqlite(engine: Engine) -> None:
