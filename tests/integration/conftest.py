@@ -19,6 +19,8 @@ from ledger.keyfile import write_private_key
 from ledger.store import Ledger
 from verify.keys import Ed25519Signer
 
+from .pg import pg_url, postgres  # noqa: F401  (fixtures: one PostgreSQL per session)
+
 RSP_LEDGER = str(Path(sys.executable).parent / "rsp-ledger")
 
 
