@@ -796,6 +796,9 @@ class Ledger:
         origin = self.origin
         with self._write() as (conn, _session):
             c = schema.checkpoints
+            # Under the head lock (PostgreSQL; SQLite's BEGIN IMMEDIATE excludes the others), so
+            # that two readers signing the same past size do not both insert it.
+            conn.execute(select(schema.head.c.id).where(schema.head.c.id == 1).with_for_update())
             note = conn.execute(select(c.c.note).where(c.c.size == size)).scalar()
             if note is not None:
                 return str(note)
