@@ -22,7 +22,7 @@ from eventsourcing.persistence import IntegrityError as EventStoreIntegrityError
 from eventsourcing.persistence import StoredEvent
 from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-from sqlalchemy import Connection, Engine, inspect, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -139,9 +139,13 @@ class _SqlNodeSource:
         if not keys:
             return {}
         t = schema.tree_nodes
-        rows = self._conn.execute(
-            select(t.c.level, t.c.idx, t.c.hash).where(tuple_(t.c.level, t.c.idx).in_(list(keys)))
-        ).all()
+        by_level: dict[int, list[int]] = {}
+        for level, idx in keys:
+            by_level.setdefault(level, []).append(idx)
+        # One equality-and-IN term per level: both engines answer it from the primary key
+        # (SQLite does not use the index for a row-value IN list, and scans the table).
+        where = or_(*(and_(t.c.level == lv, t.c.idx.in_(ix)) for lv, ix in by_level.items()))
+        rows = self._conn.execute(select(t.c.level, t.c.idx, t.c.hash).where(where)).all()
         return {(int(lv), int(ix)): bytes(h) for lv, ix, h in rows}
 
 
