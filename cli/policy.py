@@ -8,8 +8,8 @@ Exit codes: 0 valid (or shown, or diffed), 1 the policy is invalid, 2 usage erro
 cannot be read or parsed) with one line on stderr.
 
 Invariants of the loader:
-- YAML is read with a safe loader only, and a mapping that repeats a key is refused (so is a JSON
-  object that does; TOML refuses it by itself);
+- YAML is read with a safe loader only; a mapping that repeats a key is refused (so is a JSON
+  object that does; TOML refuses it by itself), and so are YAML aliases;
 - the result holds JSON values only: a YAML date or a TOML time, a non-string key, NaN or an
   infinity is refused rather than silently converted.
 """
@@ -39,7 +39,16 @@ class PolicyFileError(UsageError):
 
 
 class _StrictYamlLoader(yaml.SafeLoader):
-    """The safe loader, refusing a mapping that repeats a key."""
+    """The safe loader, refusing a mapping that repeats a key, and aliases (a policy needs none,
+    and an alias bomb would expand into an exponentially large document)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.events.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, "expected no aliases in a policy file, found one", mark
+            )
+        return super().compose_node(parent, index)
 
 
 def _construct_unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -154,7 +163,7 @@ def load_policy_file(path: str) -> dict[str, Any]:
         raise PolicyFileError(f"{path}: expected UTF-8 text: {e.reason}") from e
     try:
         data = parse(text)
-    except (ValueError, yaml.YAMLError, tomllib.TOMLDecodeError) as e:
+    except (ValueError, RecursionError, yaml.YAMLError, tomllib.TOMLDecodeError) as e:
         detail = " ".join(str(e).split())
         raise PolicyFileError(f"{path}: not valid {name}: {detail}") from e
     if not isinstance(data, dict):
@@ -164,6 +173,10 @@ def load_policy_file(path: str) -> dict[str, Any]:
         _check_json_value(data, "")
     except PolicyFileError as e:
         raise PolicyFileError(f"{path}: {e}") from e
+    except RecursionError as e:
+        raise PolicyFileError(
+            f"{path}: expected a policy document, found one nested too deeply"
+        ) from e
     return data
 
 

@@ -75,6 +75,8 @@ def test_json_yaml_and_toml_give_the_same_object(tmp_path: Path) -> None:
         ("list.yaml", "- a\n- b\n", "expected a YAML object (a mapping), found a list"),
         ("empty.yaml", "", "found nothing"),
         ("two.yaml", "a: 1\n---\nb: 2\n", "not valid YAML"),
+        ("alias.yaml", "a: &x [1, 2]\nb: *x\n", "expected no aliases"),
+        ("deep.json", "[" * 100_000 + "]" * 100_000, "not valid JSON"),
         ("bad.json", "{", "not valid JSON"),
         ("bad.toml", "a = ", "not valid TOML"),
         ("policy.txt", "{}", "expected a .json, .yaml, .yml or .toml file"),
