@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -265,3 +267,31 @@ def test_shipped_policies_validate() -> None:
     for path in files:
         result = run("validate", str(path))
         assert result.exit_code == 0, result.output
+
+
+# -- the installed command, in a real process ----------------------------------------------------
+
+
+def rsp_ledger(*args: str) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).parent / "rsp-ledger"
+    assert exe.exists(), f"expected the installed command at {exe}"
+    return subprocess.run([str(exe), "policy", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_installed_command_exit_codes(tmp_path: Path) -> None:
+    valid = write_json(tmp_path, VALID, "valid.json")
+    invalid = write_json(tmp_path, {**VALID, "levels": []}, "invalid.json")
+    (tmp_path / "broken.yaml").write_text("a: [\n", encoding="utf-8")
+
+    ok = rsp_ledger("validate", str(valid))
+    assert (ok.returncode, ok.stdout) == (0, f"{valid}: valid policy anthropic-rsp@2.2\n")
+
+    bad = rsp_ledger("validate", str(invalid), "--json")
+    assert bad.returncode == 1
+    assert json.loads(bad.stdout)["valid"] is False
+
+    for target in (tmp_path / "broken.yaml", tmp_path / "missing.yaml"):
+        usage = rsp_ledger("show", str(target))
+        assert usage.returncode == 2
+        assert usage.stderr.startswith("error: ") and usage.stderr.count("\n") == 1
+        assert "Traceback" not in usage.stderr
