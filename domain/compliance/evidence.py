@@ -151,11 +151,6 @@ def relied_upon(record: LogRecord, citations: Citations, history: History) -> tu
     return tuple(relied.values())
 
 
-def compromise_voids(relied: LogRecord, key_id: str, compromised_since: datetime) -> bool:
-    """SPEC §5: a key that signed S, revoked as compromised since ≤ S's recorded_at, voids S."""
-    return key_id in relied.signer_key_ids and compromised_since <= relied.recorded_at
-
-
 def voidings_known(relied: Iterable[LogRecord], t: datetime, history: History) -> list[Voiding]:
     """Which of the statements relied on are void through entries already recorded (at t)."""
     found: list[Voiding] = []
