@@ -49,9 +49,7 @@ def _fill(db: Path, n: int) -> list[bytes]:
     step = 100_000
     with engine.begin() as conn:
         for i in range(0, n, step):
-            nodes = nodes_completed_by_appends(src, i, leaves[i : i + step])
-            src.put(nodes)
-            src._size += len(leaves[i : i + step])  # noqa: SLF001 - bench drives the in-memory twin
+            nodes = src.append_all(leaves[i : i + step])
             conn.execute(
                 insert(schema.tree_nodes),
                 [{"level": x.level, "idx": x.index, "hash": x.hash} for x in nodes],

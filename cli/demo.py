@@ -18,6 +18,7 @@ import click
 from cli._common import EXIT_USAGE, fail, handle_errors
 from domain.ids import format_time
 from domain.statements import statement_model
+from ledger.compliance import report
 from ledger.config import resolve_key_file, resolve_ledger_url, sqlite_path
 from ledger.history import HistoryWriter
 from ledger.keyfile import write_private_key
@@ -216,7 +217,18 @@ def demo(ledger_url: str | None) -> None:
             st = e.envelope.statement
             model = f" [{statement_model(st)}]" if statement_model(st) else ""
             click.echo(f"{e.seq:>4}  {format_time(e.recorded_at)}  {st.type:<26} {st.id}{model}")
+        data = report(ledger)
+    s = data["summary"]
+    click.echo(
+        f"\nVerdicts under the policy in force at each entry: {s['compliant']} compliant, "
+        f"{s['noncompliant']} noncompliant, {s['invalidated']} invalidated"
+    )
+    for v in data["verdicts"]:
+        mark = "ok" if v["verdict"] == "compliant" else "!!"
+        click.echo(f"  {mark} {v['seq']:>3} {v['type']:<26} {v['statement']}: {v['verdict']}")
+        for f in v["failed"]:
+            click.echo(f"         {f['rule']}: {f['message']}")
     click.echo(
         f"\nPrincipals' keys are in {db.parent / 'keys'}; the ledger key is {key_path}.\n"
-        "Try: rsp-ledger log, rsp-ledger show deploy-claude-demo-external"
+        "Try: rsp-ledger log, rsp-ledger verdicts, rsp-ledger show deploy-claude-demo-trusted"
     )

@@ -23,12 +23,14 @@ from cli._common import (
     parse_time_option,
     read_input,
 )
+from cli.compliance import check, verdicts, warn
 from cli.demo import demo
 from cli.policy import policy
 from cli.proofs import check_proof, checkpoint, prove
 from domain.errors import VerificationError
 from domain.ids import format_time
 from domain.statements import statement_model
+from ledger.compliance import verdicts_of_new
 from ledger.config import resolve_key_file, resolve_ledger_url
 from ledger.errors import EnvelopeRefusedError, UsageError
 from ledger.keyfile import read_private_key, write_private_key
@@ -227,6 +229,13 @@ def _print_entry(e: RecordedEntry) -> None:
 @click.argument("envelope", metavar="ENVELOPE")
 @click.option("--details", "details_path", metavar="FILE", help="Salted details for the statement.")
 @click.option("--recorded-at", metavar="TIME", help="recorded_at (asserted-time ledgers only).")
+@click.option(
+    "--check/--no-check",
+    "check_policy",
+    default=True,
+    show_default=True,
+    help="Warn when a recorded statement is not compliant (replays the log).",
+)
 @ledger_option
 @key_file_option
 @json_option
@@ -235,6 +244,7 @@ def submit(
     envelope: str,
     details_path: str | None,
     recorded_at: str | None,
+    check_policy: bool,
     ledger_url: str | None,
     ledger_key_file: str | None,
     as_json: bool,
@@ -254,12 +264,24 @@ def submit(
         if ledger.time_source == "asserted" and when is None:
             fail("--recorded-at is required: this ledger's time source is asserted", EXIT_USAGE)
         recorded = ledger.submit_batch(subs, recorded_at=when)
+        judged = (
+            verdicts_of_new(ledger, recorded, {e.statement.id: e for e in envelopes})
+            if check_policy
+            else []
+        )
+    warn(judged)
+    compliance = {v.statement: v.to_json() for v in judged}
     if len(envelopes) == 1:
-        emit(recorded[0].to_json(), as_json, lambda: _print_entry(recorded[0]))
+        data = {**recorded[0].to_json(), "compliance": compliance.get(recorded[0].statement_id)}
+        emit(data, as_json, lambda: _print_entry(recorded[0]))
     else:
         new = sum(1 for r in recorded if not r.existing)
         emit(
-            {"entries": [r.to_json() for r in recorded], "recorded": new},
+            {
+                "entries": [r.to_json() for r in recorded],
+                "recorded": new,
+                "compliance": list(compliance.values()),
+            },
             as_json,
             lambda: click.echo(
                 f"recorded {new} of {len(recorded)} envelopes"
@@ -349,6 +371,8 @@ def ledger_key(ledger_url: str | None, as_json: bool) -> None:
 
 
 main.add_command(demo)
+main.add_command(check)
+main.add_command(verdicts)
 main.add_command(checkpoint)
 main.add_command(prove)
 main.add_command(check_proof)
