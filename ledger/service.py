@@ -1,0 +1,603 @@
+"""The ledger as an HTTP service (issue 7): FastAPI on uvicorn, one `Ledger` per worker process.
+
+Invariants:
+- a write needs no credential: an envelope authenticates itself, and the ledger's acceptance
+  rules (SPEC §2) decide. Order comes from the database (the head lock), never from the process
+  that took the request, so any number of workers and hosts may serve one ledger;
+- every read, and every export, needs the bearer read token when one is configured; only
+  `/healthz`, `/v1/ledger-key` (the ledger's public identity) and `/openapi.json` are open;
+- a request body over `max_body_bytes` is refused (413) before it is read whole;
+- every refusal is a JSON `ErrorResponse` with a 4xx status, and a malformed request is a 400,
+  never a 500; a 500 means a bug, is logged with its traceback, and says nothing more;
+- entries leave the service as their exact JCS bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import logging
+import os
+import stat
+import threading
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain.compliance import ComplianceEngine, Verdict, summary
+from domain.errors import LedgerError, RspLedgerError, VerificationError
+from domain.ids import TimeFormatError, parse_time
+from domain.log import LogRecord
+from ledger import api
+from ledger.db import DatabaseUnavailableError
+from ledger.errors import (
+    EnvelopeRefusedError,
+    KeyFileError,
+    LedgerStateError,
+    NotFoundError,
+    StatementConflictError,
+    TimeError,
+    UsageError,
+)
+from ledger.keyfile import read_private_key
+from ledger.store import Ledger, RecordedEntry, Submission
+from ledger.tree import ProofRequestError
+from verify.details import Detail, parse_detail
+from verify.dsse import Envelope, parse_envelope
+from verify.merkle import leaf_hash
+from verify.note import parse_checkpoint_body, parse_note
+from verify.tlog_proof import TlogProof, format_tlog_proof
+
+log = logging.getLogger("rsp_ledger.service")
+
+DEFAULT_MAX_BODY_BYTES = 8 << 20
+ENTRIES_NDJSON = "application/x-ndjson"
+
+# serve passes its configuration to each worker process through these (uvicorn starts workers
+# from an import string, so they cannot take Python objects).
+ENV_LEDGER = "RSP_SERVE_LEDGER"
+ENV_KEY_FILE = "RSP_SERVE_LEDGER_KEY_FILE"
+ENV_TOKEN_FILE = "RSP_SERVE_READ_TOKEN_FILE"
+ENV_MAX_BODY = "RSP_SERVE_MAX_BODY_BYTES"
+
+
+def b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+class ReadTokenError(LedgerError):
+    """A read without the configured bearer token, or with a wrong one."""
+
+
+class BodyTooLargeError(LedgerError):
+    """A request body over the service's limit."""
+
+
+# -- the compliance engine, following the log ---------------------------------------------------
+class ComplianceFeed:
+    """One `ComplianceEngine` per worker, fed the log in seq order as it grows.
+
+    Other workers and hosts append too, so before judging an entry the engine catches up on
+    everything recorded before it, read back from the store. Verdicts are the engine's, so they
+    are exactly those the offline verifier gives for the same prefix of the log.
+    """
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._engine = ComplianceEngine()
+        self._lock = threading.Lock()
+
+    def _catch_up(self, stop: int) -> None:
+        start = self._engine.entries
+        if start < stop:
+            for entry in self._ledger.entries(start, stop):
+                self._engine.add(entry.record())
+
+    def verdicts_for(self, recorded: list[tuple[RecordedEntry, Envelope]]) -> list[Verdict | None]:
+        """The verdict each recorded statement gets (None when it is not judged, SPEC §5)."""
+        out: list[Verdict | None] = []
+        with self._lock:
+            for entry, envelope in recorded:
+                self._catch_up(entry.seq)
+                if self._engine.entries == entry.seq:
+                    record = LogRecord(
+                        entry.seq, entry.recorded_at, envelope.statement, envelope.key_ids
+                    )
+                    out.append(self._engine.add(record))
+                else:  # a resubmission, or an entry this worker has already read back
+                    out.append(self._engine.verdict_of(entry.statement_id))
+        return out
+
+    def verdicts(self, size: int) -> list[Verdict]:
+        with self._lock:
+            self._catch_up(size)
+            return self._engine.verdicts()
+
+
+def compliance_warnings(verdict: Verdict | None) -> list[str]:
+    if verdict is None or verdict.is_compliant:
+        return []
+    if not verdict.failed:
+        return [f"{verdict.statement}: {verdict.verdict}"]
+    return [
+        f"{verdict.statement}: {verdict.verdict}: {f.rule}: {f.message}" for f in verdict.failed
+    ]
+
+
+# -- the service --------------------------------------------------------------------------------
+@dataclass
+class Service:
+    ledger: Ledger
+    feed: ComplianceFeed
+    read_token: str | None
+
+    def judge(
+        self, recorded: list[tuple[RecordedEntry, Envelope]]
+    ) -> tuple[list[Verdict | None], list[str]]:
+        """Verdicts and warnings for what was just recorded. The entries are recorded whatever
+        this says (SPEC §2: a ledger MUST NOT refuse a decision because it breaks the policy)."""
+        try:
+            verdicts = self.feed.verdicts_for(recorded)
+        except (VerificationError, LedgerError) as e:
+            log.warning("compliance preview failed: %s", e)
+            return [None] * len(recorded), [f"compliance not checked: {e}"]
+        return verdicts, [w for v in verdicts for w in compliance_warnings(v)]
+
+
+_bearer = HTTPBearer(auto_error=False, description="The read token (serve --read-token-file).")
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def _reader(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Service:
+    """The service, for a request that may read: with the bearer token, if one is configured."""
+    service = _service(request)
+    if service.read_token is None:
+        return service
+    given = credentials.credentials if credentials is not None else ""
+    if not hmac.compare_digest(given.encode(), service.read_token.encode()):
+        raise ReadTokenError(
+            "this ledger's reads need the bearer read token: expected "
+            "`Authorization: Bearer <token>` (RSP_LEDGER_TOKEN for the CLI), found "
+            + ("a wrong token" if credentials is not None else "none")
+        )
+    return service
+
+
+Reader = Annotated[Service, Depends(_reader)]
+Writer = Annotated[Service, Depends(_service)]
+
+
+def _parse_time(value: str | None, what: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except TimeFormatError as e:
+        raise UsageError(f"{what}: {e}") from e
+
+
+def _submission(envelope: Mapping[str, Any], details: Mapping[str, Any] | None) -> Submission:
+    env = parse_envelope(dict(envelope))
+    detail: Detail | None = None if details is None else parse_detail(dict(details))
+    return Submission(env, detail)
+
+
+def create_app(
+    ledger: Ledger,
+    *,
+    read_token: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> FastAPI:
+    """The ASGI app for one worker. `ledger` must be initialised and hold the ledger key."""
+    app = FastAPI(
+        title="rsp-ledger",
+        summary="A signed, event-sourced audit ledger for frontier-AI safety frameworks",
+        version="1",
+        openapi_url="/openapi.json",
+        docs_url=None,  # the interactive pages load scripts from a CDN: not on an audit ledger
+        redoc_url=None,
+        responses={
+            400: {"model": api.ErrorResponse},
+            401: {"model": api.ErrorResponse},
+            413: {"model": api.ErrorResponse},
+            503: {"model": api.ErrorResponse},
+        },
+    )
+    app.state.service = Service(ledger, ComplianceFeed(ledger), read_token)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    _add_error_handlers(app)
+    _add_routes(app)
+    return app
+
+
+def _add_routes(app: FastAPI) -> None:
+    @app.get("/healthz", response_model=api.Health, tags=["service"])
+    def healthz() -> api.Health:
+        """Liveness: the process answers. It does not touch the database."""
+        return api.Health(status="ok")
+
+    @app.get("/v1/ledger-key", response_model=api.LedgerKeyOut, tags=["ledger"])
+    def ledger_key(service: Writer) -> api.LedgerKeyOut:
+        """The verifier key (vkey), origin and time source: the ledger's public identity."""
+        ledger = service.ledger
+        return api.LedgerKeyOut(
+            vkey=ledger.vkey, origin=ledger.origin, time_source=ledger.time_source
+        )
+
+    @app.post(
+        "/v1/entries",
+        response_model=api.SubmitResponse,
+        status_code=201,
+        responses={
+            200: {"model": api.SubmitResponse, "description": "already recorded (resubmission)"},
+            409: {"model": api.ErrorResponse},
+            422: {"model": api.ErrorResponse},
+        },
+        tags=["entries"],
+    )
+    def submit(body: api.SubmitRequest, service: Writer) -> JSONResponse:
+        """Record an envelope (and its details): the entry, its inclusion proof and any
+        compliance warning. Resubmitting the same envelope is a no-op that answers 200."""
+        sub = _submission(body.envelope, body.details)
+        when = _parse_time(body.recorded_at, "recorded_at")
+        recorded = service.ledger.submit(sub.envelope, detail=sub.detail, recorded_at=when)
+        proof, note = service.ledger.inclusion_proof(recorded.seq, recorded.seq + 1)
+        verdicts, warnings = service.judge([(recorded, sub.envelope)])
+        out = api.SubmitResponse(
+            entry=api.RecordedEntryOut.of(recorded),
+            inclusion_proof=api.InclusionProofOut(
+                index=recorded.seq,
+                size=recorded.seq + 1,
+                leaf_hash=b64(recorded.leaf_hash),
+                hashes=[b64(h) for h in proof],
+                checkpoint=note,
+                tlog_proof=format_tlog_proof(TlogProof(recorded.seq, tuple(proof), note)),
+            ),
+            compliance=None if verdicts[0] is None else api.VerdictOut.of(verdicts[0]),
+            warnings=warnings,
+        )
+        return JSONResponse(out.model_dump(), status_code=200 if recorded.existing else 201)
+
+    @app.post(
+        "/v1/batches",
+        response_model=api.BatchResponse,
+        responses={409: {"model": api.ErrorResponse}, 422: {"model": api.ErrorResponse}},
+        tags=["entries"],
+    )
+    def submit_batch(body: api.BatchRequest, service: Writer) -> api.BatchResponse:
+        """Record envelopes in order, in one transaction: all of them or, if any line is
+        refused, none (the error names the line)."""
+        subs = []
+        for i, item in enumerate(body.entries):
+            try:
+                subs.append(_submission(item.envelope, item.details))
+            except VerificationError as e:
+                raise EnvelopeRefusedError(f"line {i + 1}: {e}", line=i + 1) from e
+        when = _parse_time(body.recorded_at, "recorded_at")
+        recorded = service.ledger.submit_batch(subs, recorded_at=when)
+        _, warnings = service.judge(
+            [(r, s.envelope) for r, s in zip(recorded, subs, strict=True) if not r.existing]
+        )
+        last = max(r.seq for r in recorded) + 1
+        return api.BatchResponse(
+            entries=[api.RecordedEntryOut.of(r) for r in recorded],
+            recorded=sum(1 for r in recorded if not r.existing),
+            checkpoint=service.ledger.checkpoint(last),
+            warnings=warnings,
+        )
+
+    @app.get(
+        "/v1/entries",
+        response_model=api.EntriesPage,
+        responses={200: {"content": {ENTRIES_NDJSON: {}}}},
+        tags=["entries"],
+    )
+    def entries(
+        request: Request,
+        service: Reader,
+        start: Annotated[int, Query(alias="from", ge=0)] = 0,
+        limit: Annotated[int, Query(ge=0, le=api.MAX_PAGE_ENTRIES)] = api.DEFAULT_PAGE_ENTRIES,
+    ) -> Response:
+        """A page of entries, each exactly as its leaf hashes it. With `Accept:
+        application/x-ndjson`, the page is JCS lines (as the bundle's entries.jsonl)."""
+        size = service.ledger.size()
+        stop = min(size, start + limit)
+        raw = list(service.ledger.raw_entries(start, stop)) if start < stop else []
+        nxt = stop if stop < size else None
+        headers = {"X-Ledger-Size": str(size)}
+        if ENTRIES_NDJSON in request.headers.get("accept", ""):
+            body = b"".join(r + b"\n" for r in raw)
+            return Response(body, media_type=ENTRIES_NDJSON, headers=headers)
+        body = (
+            b'{"entries":['
+            + b",".join(raw)
+            + b'],"next":'
+            + json.dumps(nxt).encode()
+            + b',"size":%d,"start":%d}' % (size, start)
+        )
+        return Response(body, media_type="application/json", headers=headers)
+
+    @app.get(
+        "/v1/entries/{seq}",
+        responses={200: {"content": {"application/json": {}}}, 404: {"model": api.ErrorResponse}},
+        tags=["entries"],
+    )
+    def entry(seq: int, service: Reader) -> Response:
+        """One entry: its exact JCS bytes (SPEC §3), the bytes its Merkle leaf hashes."""
+        if seq < 0:
+            raise NotFoundError(f"no entry {seq}: expected a seq ≥ 0")
+        return Response(service.ledger.entry(seq).leaf, media_type="application/json")
+
+    @app.get(
+        "/v1/statements/{statement_id}",
+        response_model=api.StatementOut,
+        responses={404: {"model": api.ErrorResponse}},
+        tags=["entries"],
+    )
+    def statement(statement_id: str, service: Reader) -> api.StatementOut:
+        """One statement, its entry's seq and time, its signatures and any disclosed details."""
+        e = service.ledger.statement_entry(statement_id)
+        detail = service.ledger.detail(statement_id)
+        return api.StatementOut(
+            seq=e.seq,
+            recorded_at=json.loads(e.leaf)["recorded_at"],
+            leaf_hash=leaf_hash(e.leaf).hex(),
+            statement=json.loads(e.envelope.payload),
+            signatures=[api.SignatureOut(**s.to_json()) for s in e.envelope.signatures],
+            details=detail.to_json() if detail else None,
+        )
+
+    @app.get(
+        "/v1/checkpoint",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {}}}},
+        tags=["proofs"],
+    )
+    def checkpoint(
+        service: Reader, size: Annotated[int | None, Query(ge=1)] = None
+    ) -> PlainTextResponse:
+        """The signed checkpoint (C2SP signed note) of the latest tree, or of `size`."""
+        return PlainTextResponse(service.ledger.checkpoint(size))
+
+    @app.get("/v1/proofs/inclusion", response_model=api.InclusionProofOut, tags=["proofs"])
+    def inclusion(
+        service: Reader,
+        seq: Annotated[int, Query(ge=0)],
+        size: Annotated[int | None, Query(ge=1)] = None,
+    ) -> api.InclusionProofOut:
+        """Entry `seq`'s RFC 9162 inclusion proof in the tree of `size` (default: latest)."""
+        proof, note = service.ledger.inclusion_proof(seq, size)
+        leaf = leaf_hash(service.ledger.entry(seq).leaf)
+        n = parse_checkpoint_body(parse_note(note).text).size
+        return api.InclusionProofOut(
+            index=seq,
+            size=n,
+            leaf_hash=b64(leaf),
+            hashes=[b64(h) for h in proof],
+            checkpoint=note,
+            tlog_proof=format_tlog_proof(TlogProof(seq, tuple(proof), note)),
+        )
+
+    @app.get("/v1/proofs/consistency", response_model=api.ConsistencyProofOut, tags=["proofs"])
+    def consistency(
+        service: Reader,
+        old: Annotated[int, Query(ge=1)],
+        new: Annotated[int | None, Query(ge=1)] = None,
+    ) -> api.ConsistencyProofOut:
+        """The RFC 9162 consistency proof from tree size `old` to `new` (default: latest)."""
+        n = service.ledger.size() if new is None else new
+        proof = service.ledger.consistency_proof(old, n)
+        return api.ConsistencyProofOut(old=old, new=n, hashes=[b64(h) for h in proof])
+
+    @app.get("/v1/verdicts", response_model=api.VerdictsOut, tags=["compliance"])
+    def verdicts(service: Reader) -> api.VerdictsOut:
+        """Every verdict of SPEC §5 over the whole log, as the offline verifier gives them."""
+        size = service.ledger.size()
+        found = service.feed.verdicts(size)
+        return api.VerdictsOut(
+            size=size,
+            verdicts=[api.VerdictOut.of(v) for v in found],
+            summary=summary(found, size),
+        )
+
+
+# -- errors -------------------------------------------------------------------------------------
+# Most specific first: the first class an error is an instance of decides.
+_STATUS: tuple[tuple[type[Exception], int, api.ErrorCode], ...] = (
+    (ReadTokenError, 401, "unauthorized"),
+    (BodyTooLargeError, 413, "too-large"),
+    (StatementConflictError, 409, "conflict"),
+    (EnvelopeRefusedError, 422, "refused"),
+    (TimeError, 422, "time"),
+    (NotFoundError, 404, "not-found"),
+    (ProofRequestError, 400, "proof"),
+    (UsageError, 400, "usage"),
+    (DatabaseUnavailableError, 503, "unavailable"),
+    (KeyFileError, 500, "internal"),
+    (LedgerStateError, 409, "state"),
+    (LedgerError, 422, "refused"),
+    (VerificationError, 422, "refused"),  # a malformed envelope, statement or detail
+)
+
+
+def _status_of(exc: Exception) -> tuple[int, api.ErrorCode]:
+    for cls, status, code in _STATUS:
+        if isinstance(exc, cls):
+            return status, code
+    return 500, "internal"
+
+
+def error_response(
+    status: int,
+    code: api.ErrorCode,
+    message: str,
+    *,
+    check: str | None = None,
+    line: int | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = api.ErrorResponse(
+        error=api.ErrorBody(status=status, code=code, message=message, check=check, line=line)
+    )
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RspLedgerError)
+    async def project_error(_request: Request, exc: Exception) -> JSONResponse:
+        status, code = _status_of(exc)
+        if status >= 500:
+            log.error("request failed: %s", exc, exc_info=exc)
+        headers = {}
+        if status == 401:
+            headers["WWW-Authenticate"] = 'Bearer realm="rsp-ledger"'
+        if status == 503:
+            headers["Retry-After"] = "1"
+        message = str(exc) if status < 500 or code == "unavailable" else "internal error"
+        return error_response(
+            status,
+            code,
+            message,
+            check=getattr(exc, "check", None),
+            line=getattr(exc, "line", None),
+            headers=headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return error_response(400, "malformed", _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code: api.ErrorCode = "not-found" if exc.status_code == 404 else "malformed"
+        status = exc.status_code if 400 <= exc.status_code < 500 else 400
+        return error_response(status, code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def internal(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("request failed", exc_info=exc)
+        return error_response(500, "internal", "internal error; the service logged it")
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    problems = []
+    for err in exc.errors()[:3]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        problems.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "malformed request: " + "; ".join(problems)
+
+
+# -- the body limit -----------------------------------------------------------------------------
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over `max_bytes`: by Content-Length before reading, else while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_bytes
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared < 0 or declared > limit:
+                    what = f"{declared} bytes" if declared >= 0 else "an invalid Content-Length"
+                    message = f"request body: expected at most {limit} bytes, found {what}"
+                    response = (
+                        error_response(413, "too-large", message)
+                        if declared > limit
+                        else error_response(400, "malformed", message)
+                    )
+                    await response(scope, receive, send)
+                    return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLargeError(
+                        f"request body: expected at most {limit} bytes, found more"
+                    )
+            return message
+
+        await self.app(scope, limited, send)
+
+
+# -- the worker entry point ---------------------------------------------------------------------
+def read_token_file(path: str) -> str:
+    """The read token: the file's text, stripped; refused when others may read it or it is empty."""
+    p = Path(path)
+    try:
+        mode = p.stat().st_mode
+        text = p.read_text(encoding="utf-8").strip()
+    except FileNotFoundError as e:
+        raise UsageError(f"--read-token-file {path}: expected a file, found none") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"--read-token-file {path}: cannot read it: {e}") from e
+    if mode & 0o077:
+        raise UsageError(
+            f"--read-token-file {path}: readable by others (mode {stat.S_IMODE(mode):04o}); "
+            "expected 0600: chmod 600 it"
+        )
+    if len(text) < 16 or any(c.isspace() for c in text):
+        raise UsageError(
+            f"--read-token-file {path}: expected one token of at least 16 characters, no spaces"
+        )
+    return text
+
+
+def open_served_ledger(url: str, key_file: str) -> Ledger:
+    """The ledger a worker serves, with its key; refused unless it is initialised."""
+    try:
+        signer = read_private_key(Path(key_file))
+    except KeyFileError as e:
+        raise KeyFileError(f"ledger key: {e}") from e
+    ledger = Ledger(url, signer=signer)
+    ledger.vkey  # noqa: B018 - raises LedgerStateError unless the ledger is initialised
+    return ledger
+
+
+def app_from_environment() -> FastAPI:
+    """uvicorn's factory for each worker process (`serve` sets the environment)."""
+    url = os.environ[ENV_LEDGER]
+    token_file = os.environ.get(ENV_TOKEN_FILE)
+    ledger = open_served_ledger(url, os.environ[ENV_KEY_FILE])
+    return create_app(
+        ledger,
+        read_token=read_token_file(token_file) if token_file else None,
+        max_body_bytes=int(os.environ.get(ENV_MAX_BODY, DEFAULT_MAX_BODY_BYTES)),
+    )
