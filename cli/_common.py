@@ -18,6 +18,8 @@ import click
 
 from domain.errors import LedgerError, VerificationError
 from domain.ids import TimeFormatError, parse_time
+from ledger.access import LedgerAccess
+from ledger.client import RemoteLedger
 from ledger.config import is_http, resolve_key_file, resolve_ledger_url
 from ledger.errors import KeyFileError, UsageError
 from ledger.keyfile import read_private_key
@@ -112,12 +114,13 @@ def open_ledger(
     *,
     need_key: bool = False,
     want_key: bool = False,
-) -> Ledger:
+) -> LedgerAccess:
     """Open the ledger; with `need_key` the ledger key must load, with `want_key` it is loaded
-    when its file exists (to sign a checkpoint for a past size on demand)."""
+    when its file exists (to sign a checkpoint for a past size on demand). An http(s):// URL is
+    a ledger service: it signs with its own key, and reads use $RSP_LEDGER_TOKEN."""
     url = resolve_ledger_url(ledger_url)
     if is_http(url):
-        raise UsageError(f"--ledger {url}: the HTTP service client is not available yet")
+        return RemoteLedger(url)
     signer = None
     if want_key and not need_key:
         path = resolve_key_file(key_file, url)

@@ -14,11 +14,12 @@ from typing import Any
 
 from domain.compliance import ComplianceEngine, Verdict, summary
 from domain.log import LogRecord
-from ledger.store import Ledger, RecordedEntry
+from ledger.access import LedgerAccess
+from ledger.store import RecordedEntry
 from verify.dsse import Envelope
 
 
-def replay(ledger: Ledger, stop: int | None = None) -> ComplianceEngine:
+def replay(ledger: LedgerAccess, stop: int | None = None) -> ComplianceEngine:
     """An engine that has consumed entries [0, stop) of the ledger."""
     engine = ComplianceEngine()
     for entry in ledger.entries(0, stop):
@@ -26,7 +27,9 @@ def replay(ledger: Ledger, stop: int | None = None) -> ComplianceEngine:
     return engine
 
 
-def preview(ledger: Ledger, envelope: Envelope, recorded_at: datetime | None) -> Verdict | None:
+def preview(
+    ledger: LedgerAccess, envelope: Envelope, recorded_at: datetime | None
+) -> Verdict | None:
     """The verdict the envelope's statement would get if it were recorded next (a dry run)."""
     engine = replay(ledger)
     size = ledger.size()
@@ -35,7 +38,7 @@ def preview(ledger: Ledger, envelope: Envelope, recorded_at: datetime | None) ->
 
 
 def verdicts_of_new(
-    ledger: Ledger, recorded: Iterable[RecordedEntry], envelopes: dict[str, Envelope]
+    ledger: LedgerAccess, recorded: Iterable[RecordedEntry], envelopes: dict[str, Envelope]
 ) -> list[Verdict]:
     """The verdicts of just-recorded entries that are judged (for `submit`'s warning)."""
     fresh = sorted((r for r in recorded if not r.existing), key=lambda r: r.seq)
@@ -56,7 +59,7 @@ def verdicts_of_new(
     return out
 
 
-def report(ledger: Ledger) -> dict[str, Any]:
+def report(ledger: LedgerAccess) -> dict[str, Any]:
     """Every verdict of the local ledger, in the shape of SPEC §8's report."""
     engine = replay(ledger)
     verdicts = engine.verdicts()
