@@ -27,6 +27,7 @@ from cli.compliance import check, verdicts, warn
 from cli.demo import demo
 from cli.policy import policy
 from cli.proofs import check_proof, checkpoint, prove
+from cli.serve import serve
 from domain.errors import VerificationError
 from domain.ids import format_time
 from domain.statements import statement_model
@@ -377,6 +378,7 @@ main.add_command(checkpoint)
 main.add_command(prove)
 main.add_command(check_proof)
 main.add_command(policy)
+main.add_command(serve)
 
 
 if __name__ == "__main__":  # pragma: no cover
