@@ -22,6 +22,10 @@ test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
+# Issue 9's figures, bounded to run in CI in under 10 minutes; `make test` runs a short version.
+reliability: $(STAMP)
+	RELIABILITY_KILLS=200 $(BIN)/pytest -q -s tests/reliability
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
 

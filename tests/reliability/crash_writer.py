@@ -1,0 +1,60 @@
+"""A writer that submits until it is killed: `python -m tests.reliability.crash_writer ...`.
+
+After each committed submit (one envelope or a small batch) it appends one line per entry to the
+acknowledgement file, `statement_id seq leaf_hash_hex`, and fsyncs it: a line exists only for an
+entry the ledger acknowledged. A kill may land anywhere, including in the middle of a line, which
+the checker ignores (it was never a complete acknowledgement).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+
+from domain.ids import format_time
+from ledger.keyfile import read_private_key
+from ledger.store import Ledger, Submission
+from verify.dsse import envelope_for_statement, parse_envelope
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--ledger", required=True)
+    p.add_argument("--ledger-key-file", required=True)
+    p.add_argument("--issuer", required=True)
+    p.add_argument("--issuer-key", required=True)
+    p.add_argument("--ack", required=True)
+    p.add_argument("--prefix", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    rng = random.Random(args.seed)
+    signer = read_private_key(Path(args.issuer_key))
+    ledger = Ledger(args.ledger, signer=read_private_key(Path(args.ledger_key_file)))
+    ack = open(args.ack, "a", buffering=1)  # noqa: SIM115 - lives until the process is killed
+    print("ready", flush=True)
+    i = 0
+    while True:
+        n = rng.choice((1, 1, 1, 2, 3, 8, 20))
+        subs = []
+        for k in range(n):
+            st = {
+                "type": "noncompliance_reported",
+                "id": f"{args.prefix}-{i + k}",
+                "issued_at": format_time(datetime.now(UTC)),
+                "issuer": args.issuer,
+                "regarding": None,
+                "summary": f"crash drill {i + k}",
+            }
+            subs.append(Submission(parse_envelope(envelope_for_statement(st, signer))))
+        recorded = ledger.submit_batch(subs)
+        ack.write("".join(f"{r.statement_id} {r.seq} {r.leaf_hash.hex()}\n" for r in recorded))
+        ack.flush()
+        os.fsync(ack.fileno())
+        i += n
+
+
+if __name__ == "__main__":
+    main()
