@@ -28,6 +28,7 @@ from cli.demo import demo
 from cli.policy import policy
 from cli.proofs import check_proof, checkpoint, prove
 from cli.serve import serve
+from cli.verify_cmd import export_command, verify_command
 from domain.errors import VerificationError
 from domain.ids import format_time
 from domain.statements import statement_model
@@ -379,6 +380,8 @@ main.add_command(prove)
 main.add_command(check_proof)
 main.add_command(policy)
 main.add_command(serve)
+main.add_command(verify_command)
+main.add_command(export_command)
 
 
 if __name__ == "__main__":  # pragma: no cover
