@@ -1,0 +1,402 @@
+"""Folds the log into per-model and organisation-wide facts, beside the compliance engine.
+
+The tracker owns a `ComplianceEngine` (the one source of truth for verdicts and for the policy in
+force) and a second `History` fed the very same records, so that every index it reads — greatest
+compute, latest determination, notifications, withdrawals, the registry, the citations that pass
+`evidence.cited` — is the engine's own definition, not a re-implementation.
+
+Each record has a **home**: the model it concerns, else the home of the statement it is about (a
+withdrawal, a notification, a noncompliance report), else `ORG`. Facts, verdicts and timeline
+events are kept per home.
+
+Invariants:
+- records are added in seq order (the engine refuses anything else);
+- `add` reports every verdict the record changed: its own, and the earlier ones it invalidated
+  (SPEC §5 "Void evidence"), so that a projection can write exactly the rows that changed;
+- a timeline event is emitted once, when its record is added, and never changes afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from domain.compliance import ComplianceEngine, Verdict
+from domain.compliance.determinations import number
+from domain.compliance.evidence import resolve_citations
+from domain.compliance.history import History
+from domain.ids import format_time
+from domain.log import LogRecord
+from domain.statements import (
+    AttestationWithdrawn,
+    CapabilityDetermination,
+    CapabilityFinding,
+    ComputeMeasured,
+    DeploymentDecision,
+    GovernanceNotified,
+    KeyRevoked,
+    ModelRegistered,
+    NoncomplianceReported,
+    PolicyAdopted,
+    SafeguardAttestation,
+    SafeguardsDetermination,
+    Statement,
+    cited_ids,
+    statement_model,
+)
+
+from .facts import (
+    ORG,
+    Adoption,
+    DeterminationFacts,
+    ModelFacts,
+    OrgFacts,
+    SafeguardsFacts,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEvent:
+    """An entry that changed a model's state (or the organisation's), as it was then."""
+
+    key: str  # the model, or ORG
+    seq: int
+    recorded_at: datetime
+    type: str
+    statement: str
+    policy: str | None  # `id@version` in force for the entry (SPEC §4), or None
+    change: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "recorded_at": format_time(self.recorded_at),
+            "type": self.type,
+            "statement": self.statement,
+            "policy": self.policy,
+            "change": self.change,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What adding one record changed."""
+
+    home: str
+    verdict: Verdict | None
+    # earlier statements this record invalidated, with their new verdicts
+    invalidated: tuple[Verdict, ...]
+    events: tuple[TimelineEvent, ...]
+
+
+def about(statement: Statement) -> str | None:
+    """The statement a model-less statement is about, if any (its home follows that one's)."""
+    match statement:
+        case AttestationWithdrawn():
+            return statement.statement
+        case GovernanceNotified():
+            return statement.regarding
+        case NoncomplianceReported():
+            return statement.regarding
+        case _:
+            return None
+
+
+def home_of(statement: Statement, home_of_earlier: dict[str, str]) -> str:
+    """The home of a statement, given the homes of the statements recorded before it."""
+    model = statement_model(statement)
+    if model is not None:
+        return model
+    target = about(statement)
+    if target is not None:
+        return home_of_earlier.get(target, ORG)
+    return ORG
+
+
+class StateTracker:
+    """Per-model and organisation-wide facts, verdicts and timeline, one record at a time.
+
+    `timeline_for` names the homes whose timeline events are kept (None: all of them); events
+    of the others are still returned by `add`, just not remembered.
+    """
+
+    def __init__(self, *, timeline_for: Container[str] | None = None) -> None:
+        self.engine = ComplianceEngine()
+        self._h = History()
+        self._home: dict[str, str] = {}
+        self._first_seq: dict[str, int] = {}
+        self._judged: dict[str, list[str]] = {}
+        self._registration: dict[str, LogRecord] = {}
+        self._latest: dict[str, tuple[LogRecord, tuple[LogRecord, ...]]] = {}
+        self._safeguards: dict[str, list[tuple[LogRecord, tuple[LogRecord, ...]]]] = {}
+        self._deployments: dict[str, dict[str, LogRecord]] = {}
+        self._adoptions: list[Adoption] = []
+        self._cited_by: dict[str, list[str]] = {}
+        self._timeline_for = timeline_for
+        self._timeline: dict[str, list[TimelineEvent]] = {}
+        self.last_seq = -1
+        self.last_recorded_at: datetime | None = None
+
+    # -- consuming the log -----------------------------------------------------------------
+    def add(self, record: LogRecord) -> Step:
+        st = record.statement
+        sid = st.id
+        home = home_of(st, self._home)
+        in_force = self.engine.policy_in_force(record.seq, record.recorded_at)
+        policy = in_force[0].label if in_force is not None else None
+        valid: tuple[LogRecord, ...] = ()
+        if isinstance(st, CapabilityDetermination | SafeguardsDetermination):
+            # Before the record is observed: citations are resolved against what came before.
+            valid = resolve_citations(record, self._h).valid
+        verdict = self.engine.add(record)
+        invalidated = self._invalidated_by(record)
+        parent_known = (
+            isinstance(st, ModelRegistered)
+            and st.parent is not None
+            and st.parent in self._h.registered_models
+        )
+        first_registration = (
+            isinstance(st, ModelRegistered) and st.model not in self._h.registered_models
+        )
+        self._h.observe(record)
+
+        self._home.setdefault(sid, home)
+        self._first_seq.setdefault(home, record.seq)
+        if verdict is not None:
+            self._judged.setdefault(home, []).append(sid)
+        for cited in cited_ids(st):
+            if cited in self._home and cited != sid:
+                self._cited_by.setdefault(cited, []).append(sid)
+        self._fold(record, home, valid, first_registration)
+
+        events: list[TimelineEvent] = []
+        if self._in_timeline(st, home):
+            events.append(self._event(home, record, policy, describe(record, self._adoptions)))
+        if parent_known and isinstance(st, ModelRegistered) and st.parent is not None:
+            events.append(
+                self._event(st.parent, record, policy, f"child model {st.model!r} registered")
+            )
+        by_home: dict[str, list[str]] = {}
+        for v in invalidated:
+            by_home.setdefault(self._home[v.statement], []).append(v.statement)
+        for key, ids in sorted(by_home.items()):
+            text = f"invalidated {', '.join(repr(i) for i in ids)}"
+            merged = False
+            for i, e in enumerate(events):
+                if e.key == key:
+                    events[i] = self._event(key, record, policy, f"{e.change}; {text}")
+                    merged = True
+            if not merged:
+                events.append(self._event(key, record, policy, text))
+        for e in events:
+            if self._timeline_for is None or e.key in self._timeline_for:
+                self._timeline.setdefault(e.key, []).append(e)
+        self.last_seq = record.seq
+        self.last_recorded_at = record.recorded_at
+        return Step(home, verdict, invalidated, tuple(events))
+
+    def _in_timeline(self, st: Statement, home: str) -> bool:
+        if home != ORG:
+            return True
+        # Organisation-wide entries that change every model's state: the rules in force and the
+        # organisation-wide safeguards.
+        match st:
+            case PolicyAdopted() | SafeguardAttestation() | SafeguardsDetermination():
+                return True
+            case AttestationWithdrawn():
+                return True
+            case _:
+                return False
+
+    @staticmethod
+    def _event(key: str, record: LogRecord, policy: str | None, change: str) -> TimelineEvent:
+        st = record.statement
+        return TimelineEvent(key, record.seq, record.recorded_at, st.type, st.id, policy, change)
+
+    def _fold(
+        self,
+        record: LogRecord,
+        home: str,
+        valid: tuple[LogRecord, ...],
+        first_registration: bool,
+    ) -> None:
+        st = record.statement
+        match st:
+            case ModelRegistered() if first_registration:
+                self._registration[st.model] = record
+            case CapabilityDetermination():
+                # SPEC §5 determination.latest: the latest by seq, whatever its verdict.
+                self._latest[st.model] = (record, valid)
+            case SafeguardsDetermination():
+                self._safeguards.setdefault(st.model or ORG, []).append((record, valid))
+            case DeploymentDecision():
+                deployed = self._deployments.setdefault(st.model, {})
+                if st.action == "deploy":
+                    deployed[st.scope] = record
+                else:
+                    deployed.pop(st.scope, None)
+            case PolicyAdopted():
+                effective = max(st.effective_at, record.recorded_at)
+                found = self.engine.policy_in_force(record.seq + 1, effective)
+                came = found is not None and found[1] == st.id
+                self._adoptions.append(Adoption(record, came))
+            case _:
+                pass
+
+    def _invalidated_by(self, record: LogRecord) -> tuple[Verdict, ...]:
+        """The earlier verdicts this record has just invalidated (SPEC §5 "Void evidence")."""
+        st = record.statement
+        candidates: list[str]
+        match st:
+            case AttestationWithdrawn():
+                # Whatever relies on the target cites it, or cites what cites it.
+                candidates = []
+                seen = {st.statement}
+                pending = [st.statement]
+                while pending:
+                    sid = pending.pop()
+                    candidates.append(sid)
+                    for citing in self._cited_by.get(sid, ()):
+                        if citing not in seen:
+                            seen.add(citing)
+                            pending.append(citing)
+            case KeyRevoked() if st.compromised_since is not None:
+                # A compromise is rare and may void anything its key signed: look at everything.
+                candidates = [sid for ids in self._judged.values() for sid in ids]
+            case _:
+                return ()
+        changed: list[Verdict] = []
+        for sid in candidates:
+            v = self.engine.verdict_of(sid)
+            if v is not None and st.id in v.invalidated_by:
+                changed.append(v)
+        changed.sort(key=lambda v: v.seq)
+        return tuple(changed)
+
+    # -- what it knows -----------------------------------------------------------------------
+    def home(self, statement_id: str) -> str | None:
+        return self._home.get(statement_id)
+
+    def homes(self) -> list[str]:
+        """Every home some entry has (models and ORG), sorted."""
+        return sorted(self._first_seq)
+
+    def models(self) -> list[str]:
+        """Every model some entry concerns, sorted."""
+        return sorted(k for k in self._first_seq if k != ORG)
+
+    def verdicts_of(self, key: str) -> list[Verdict]:
+        """The current verdicts of the statements whose home is `key`, in seq order."""
+        out: list[Verdict] = []
+        for sid in self._judged.get(key, ()):
+            v = self.engine.verdict_of(sid)
+            if v is not None:
+                out.append(v)
+        return out
+
+    def timeline_of(self, key: str) -> list[TimelineEvent]:
+        return list(self._timeline.get(key, ()))
+
+    def model_facts(self, model: str) -> ModelFacts:
+        latest = self._latest.get(model)
+        determination = None
+        if latest is not None:
+            record, findings = latest
+            notified = tuple(sorted(self._h.notified.get(record.statement.id, ())))
+            determination = DeterminationFacts(record, findings, notified)
+        return ModelFacts(
+            model=model,
+            first_seq=self._first_seq.get(model, -1),
+            registration=self._registration.get(model),
+            greatest_compute=self._h.greatest_compute.get(model),
+            determination=determination,
+            deployments=tuple(sorted(self._deployments.get(model, {}).items())),
+        )
+
+    def org_facts(self) -> OrgFacts:
+        registry = self._h.registry
+        return OrgFacts(
+            adoptions=tuple(self._adoptions),
+            principals=tuple(registry.principals[p] for p in sorted(registry.principals)),
+            keys=tuple(registry.keys[k] for k in sorted(registry.keys)),
+            registrations=tuple(
+                (m, r.seq, r.statement.parent if isinstance(r.statement, ModelRegistered) else None)
+                for m, r in sorted(self._registration.items())
+            ),
+        )
+
+    def safeguards_of(self, key: str) -> tuple[SafeguardsFacts, ...]:
+        """The safeguards determinations of a model (or, for `ORG`, organisation-wide ones), in
+        seq order, each with the withdrawals known so far of it and of its attestations."""
+        out = []
+        for record, attestations in self._safeguards.get(key, ()):
+            targets = sorted({record.statement.id, *(a.statement.id for a in attestations)})
+            withdrawals = tuple(
+                (target, tuple(ws)) for target in targets if (ws := self._h.withdrawals.get(target))
+            )
+            out.append(SafeguardsFacts(record, attestations, withdrawals))
+        return tuple(out)
+
+
+# -- what each kind of entry changes, in an auditor's words ----------------------------------------
+
+
+def describe(record: LogRecord, adoptions: list[Adoption]) -> str:
+    st = record.statement
+    match st:
+        case ModelRegistered():
+            parent = f", child of {st.parent!r}" if st.parent else ""
+            return (
+                f"registered as {st.name!r}{parent}, effective compute "
+                f"{number(st.effective_compute)}"
+            )
+        case ComputeMeasured():
+            return f"effective compute measured at {number(st.effective_compute)}"
+        case CapabilityFinding():
+            return (
+                f"{st.assessment} finding for {st.threshold}: {st.outcome} at effective compute "
+                f"{number(st.effective_compute)}"
+            )
+        case CapabilityDetermination():
+            return (
+                f"capability determination: requires deployment {st.required.deployment}, "
+                f"security {st.required.security} ({len(st.findings)} findings cited)"
+            )
+        case SafeguardAttestation():
+            whose = "organisation-wide" if st.model is None else f"for {st.model!r}"
+            scopes = f", scopes {', '.join(st.scopes)}" if st.scopes else ""
+            return (
+                f"{st.standard} {st.part} safeguards attested {whose}{scopes}, valid until "
+                f"{format_time(st.valid_until)}"
+            )
+        case SafeguardsDetermination():
+            whose = "organisation-wide" if st.model is None else f"for {st.model!r}"
+            return (
+                f"{st.standard} safeguards determined {whose}, valid until "
+                f"{format_time(st.valid_until)}"
+            )
+        case AttestationWithdrawn():
+            return (
+                f"{st.statement!r} withdrawn from {format_time(st.invalid_from)}: "
+                f"{st.reason or 'no reason given'}"
+            )
+        case GovernanceNotified():
+            return f"{', '.join(st.bodies)} notified regarding {st.regarding!r}"
+        case DeploymentDecision():
+            if st.action == "deploy":
+                return f"deployed to {st.scope} under determination {st.determination!r}"
+            return f"undeployed from {st.scope}"
+        case NoncomplianceReported():
+            regarding = f" regarding {st.regarding!r}" if st.regarding else ""
+            return f"noncompliance reported{regarding}: {st.summary}"
+        case PolicyAdopted():
+            came = adoptions[-1].came_into_force if adoptions else False
+            label = f"{st.policy.get('id')}@{st.policy.get('version')}"
+            if came:
+                effective = max(st.effective_at, record.recorded_at)
+                return f"policy {label} adopted, in force from {format_time(effective)}"
+            return f"policy {label} recorded but not in force (not approved or not valid)"
+        case _:
+            return st.type.replace("_", " ")
