@@ -1,0 +1,615 @@
+"""The per-model ASL state read model (issue 5): kept in the ledger's database, following the log.
+
+`StateProjection(engine, source)` reads the log through an `EntrySource` and keeps the tables of
+`projections.schema` up to date:
+
+- `catch_up()` applies the entries after its position. It indexes the new entries, works out
+  which homes' rows they change (`relevance.affected_homes`), replays only those homes' part of the
+  log (`relevance.replay_homes`) through a `domain.state.StateTracker` — the same compliance engine
+  as the verifier — and replaces those homes' rows, in one transaction with a compare-and-set of
+  the tracking row. A crash before the commit leaves the old rows and the old position: the next
+  catch-up (on the next read, or the next start) does the work again. A runner that loses the
+  compare-and-set to another writes nothing (no entry is ever applied twice) and starts over from
+  the new position.
+- `rebuild()` drops the tables and builds them from the whole log, in one transaction.
+- `status(...)` reads the tables; `status_as_of(...)` replays the log up to a past time — the
+  model's part of it only, when a model is named — and never reads stored state.
+- `follow(stop)` catches up whenever the source reports new entries (a PostgreSQL subscription or
+  SQLite polling, as the caller wires the source).
+
+Invariants:
+- the rows of every home are exactly what a replay of the whole log up to the tracked position
+  gives for that home (tests/integration/test_projections.py checks this against fresh rebuilds
+  and the compliance engine, over random histories);
+- the tracking row, the index rows and the state rows change together or not at all.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, Table, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from domain.compliance import Verdict
+from domain.ids import format_time, parse_time
+from domain.log import LogRecord
+from domain.state import (
+    ORG,
+    ModelFacts,
+    Position,
+    SafeguardsFacts,
+    StateTracker,
+    StatusView,
+    status_json,
+)
+
+from . import schema as S
+from .errors import ProjectionError, TrackingConflictError
+from .relevance import (
+    Groups,
+    IndexedEntry,
+    affected_homes,
+    cited_targets,
+    from_us,
+    index_entry,
+    replay_homes,
+    to_us,
+)
+from .rows import (
+    Rows,
+    dumps,
+    model_facts_of,
+    org_facts_of,
+    rows_of,
+    safeguards_of,
+    verdict_of_row,
+)
+from .source import EntrySource, record_of
+
+PROJECTION_NAME = "asl-state"
+# Bump when the rows' meaning changes: a projection of another version is rebuilt on catch-up.
+PROJECTION_VERSION = 1
+TIMELINE_FORMAT = "rsp-ledger.timeline/v1"
+PAGE = 2000
+IN_CHUNK = 900
+MAX_CONFLICT_RETRIES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Tracked:
+    """The tracking row: eventsourcing's `Tracking(application_name, notification_id)`, the
+    notification id being the seq of the last entry applied."""
+
+    last_seq: int
+    last_recorded_at: datetime | None
+    version: int
+    token: str
+
+    @property
+    def position(self) -> Position:
+        return Position(self.last_seq, self.last_recorded_at)
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUp:
+    """What one catch-up did: entries [first_seq, last_seq] applied, by which kind of replay."""
+
+    mode: str  # "none", "incremental" or "full"
+    first_seq: int
+    last_seq: int
+    replayed: int  # entries read through the engine
+    homes: int | None  # homes whose rows were replaced (None: all)
+    conflicts: int = 0
+
+    @property
+    def applied(self) -> int:
+        return max(0, self.last_seq - self.first_seq + 1)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "applied": self.applied,
+            "first_seq": self.first_seq,
+            "last_seq": self.last_seq,
+            "replayed": self.replayed,
+            "homes": self.homes,
+            "conflicts": self.conflicts,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Lag:
+    name: str
+    version: int | None
+    log_size: int
+    position: int  # last seq applied, −1 when nothing is
+
+    @property
+    def lag(self) -> int:
+        return self.log_size - 1 - self.position
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "projection": self.name,
+            "version": self.version,
+            "expected_version": PROJECTION_VERSION,
+            "log_size": self.log_size,
+            "position": self.position,
+            "lag": self.lag,
+            "caught_up": self.lag == 0 and self.version == PROJECTION_VERSION,
+        }
+
+
+def _chunks(items: Sequence[Any], n: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+class StateProjection:
+    """The per-model ASL state of one ledger, in that ledger's database."""
+
+    def __init__(self, engine: Engine, source: EntrySource, *, name: str = PROJECTION_NAME) -> None:
+        self.engine = engine
+        self.source = source
+        self.name = name
+
+    # -- tables and tracking -----------------------------------------------------------------
+    def create(self) -> None:
+        S.metadata.create_all(self.engine, checkfirst=True)
+
+    def _tracked(self, conn: Connection) -> Tracked | None:
+        t = S.tracking
+        row = conn.execute(
+            select(t.c.last_seq, t.c.last_recorded_at, t.c.version, t.c.token).where(
+                t.c.name == self.name
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        last = row[1]
+        return Tracked(int(row[0]), parse_time(last) if last else None, int(row[2]), str(row[3]))
+
+    def tracked(self) -> Tracked | None:
+        self.create()
+        with self.engine.connect() as conn:
+            return self._tracked(conn)
+
+    def _advance(
+        self,
+        conn: Connection,
+        expect: Tracked | None,
+        last_seq: int,
+        last_recorded_at: datetime | None,
+        *,
+        force: bool = False,
+    ) -> None:
+        """Compare-and-set the tracking row; the first statement of every write transaction."""
+        t = S.tracking
+        values = {
+            "version": PROJECTION_VERSION,
+            "last_seq": last_seq,
+            "last_recorded_at": format_time(last_recorded_at) if last_recorded_at else None,
+            "token": uuid.uuid4().hex,
+        }
+        if force:
+            conn.execute(delete(t).where(t.c.name == self.name))
+            conn.execute(insert(t).values(name=self.name, **values))
+            return
+        if expect is None:
+            try:
+                conn.execute(insert(t).values(name=self.name, **values))
+            except IntegrityError as e:
+                raise TrackingConflictError(
+                    f"projection {self.name!r}: another runner created its tracking row first"
+                ) from e
+            return
+        result = conn.execute(
+            update(t)
+            .where(
+                t.c.name == self.name,
+                t.c.last_seq == expect.last_seq,
+                t.c.token == expect.token,
+            )
+            .values(**values)
+        )
+        if result.rowcount != 1:
+            raise TrackingConflictError(
+                f"projection {self.name!r}: expected to apply entries after seq "
+                f"{expect.last_seq}, but another runner applied entries first"
+            )
+
+    def lag(self) -> Lag:
+        tracked = self.tracked()
+        return Lag(
+            self.name,
+            tracked.version if tracked else None,
+            self.source.size(),
+            tracked.last_seq if tracked else -1,
+        )
+
+    # -- reading the log ---------------------------------------------------------------------
+    def _records(self, start: int, stop: int) -> Iterator[LogRecord]:
+        seq = start
+        for page_start in range(start, stop, PAGE):
+            for leaf in self.source.leaves(page_start, min(stop, page_start + PAGE)):
+                yield record_of(leaf, seq)
+                seq += 1
+        if seq != stop:
+            raise ProjectionError(
+                f"the log gave entries {start}…{seq - 1}, expected up to {stop - 1}"
+            )
+
+    def _records_at(self, seqs: Sequence[int]) -> Iterator[LogRecord]:
+        for chunk in _chunks(seqs, PAGE):
+            leaves = list(self.source.leaves_at(chunk))
+            if len(leaves) != len(chunk):
+                raise ProjectionError(
+                    f"the log gave {len(leaves)} of {len(chunk)} entries asked for"
+                )
+            for seq, leaf in zip(chunk, leaves, strict=True):
+                yield record_of(leaf, seq)
+
+    def _replay_seqs(self, conn: Connection, homes: set[str], upto: int) -> list[int]:
+        e = S.entries
+        seqs: set[int] = set()
+        home_list = sorted(homes)
+        for chunk in _chunks(home_list):
+            seqs.update(
+                int(s)
+                for (s,) in conn.execute(
+                    select(e.c.seq).where(e.c.home.in_(chunk), e.c.seq <= upto)
+                )
+            )
+        seqs.update(
+            int(s)
+            for (s,) in conn.execute(
+                select(e.c.seq).where(e.c.type == "model_registered", e.c.seq <= upto)
+            )
+        )
+        return sorted(seqs)
+
+    def _groups(self, conn: Connection) -> Groups:
+        g = S.groups
+        return Groups((str(h), str(r)) for h, r in conn.execute(select(g.c.home, g.c.grp)))
+
+    # -- catching up -------------------------------------------------------------------------
+    def catch_up(self, *, max_entries: int | None = None) -> CatchUp:
+        """Apply the entries after the tracked position; retried when another runner wins."""
+        self.create()
+        conflicts = 0
+        while True:
+            try:
+                result = self._catch_up_once(max_entries)
+            except TrackingConflictError:
+                conflicts += 1
+                if conflicts >= MAX_CONFLICT_RETRIES:
+                    raise
+                continue
+            if conflicts:
+                result = CatchUp(
+                    result.mode,
+                    result.first_seq,
+                    result.last_seq,
+                    result.replayed,
+                    result.homes,
+                    conflicts,
+                )
+            return result
+
+    def _catch_up_once(self, max_entries: int | None) -> CatchUp:
+        with self.engine.connect() as conn:
+            tracked = self._tracked(conn)
+        if tracked is None or tracked.version != PROJECTION_VERSION:
+            return self._replace_all(tracked, drop=False)
+        size = self.source.size()
+        start = tracked.last_seq + 1
+        if start >= size:
+            return CatchUp("none", start, tracked.last_seq, 0, 0)
+        stop = size if max_entries is None else min(size, start + max_entries)
+        new = list(self._records(start, stop))
+        with self.engine.connect() as conn:
+            groups = self._groups(conn)
+            homes = self._homes_of(conn, cited_targets(new))
+            indexed = [(r, index_entry(r, homes, groups)) for r in new]
+            affected = affected_homes(indexed, groups)
+            if affected is None:
+                replay: list[int] = []
+            else:
+                replay = self._replay_seqs(conn, replay_homes(affected, groups), start - 1)
+        if affected is None:
+            return self._replace_all(tracked, drop=False, stop=stop)
+        tracker = StateTracker(timeline_for=affected)
+        replayed = 0
+        for record in self._records_at(replay):
+            tracker.add(record)
+            replayed += 1
+        for record in new:
+            tracker.add(record)
+        rows = rows_of(tracker, affected)
+        last = new[-1]
+        with self.engine.begin() as conn:
+            self._advance(conn, tracked, last.seq, last.recorded_at)
+            self._insert(conn, S.entries, [e.row() for _, e in indexed])
+            changed = groups.rows(groups.changed)
+            if changed:
+                g = S.groups
+                for chunk in _chunks([r["home"] for r in changed]):
+                    conn.execute(delete(g).where(g.c.home.in_(chunk)))
+                self._insert(conn, g, changed)
+            self._replace_homes(conn, affected, rows)
+        return CatchUp("incremental", start, last.seq, replayed + len(new), len(affected))
+
+    def _homes_of(self, conn: Connection, statement_ids: Iterable[str]) -> dict[str, str]:
+        e = S.entries
+        found: dict[str, str] = {}
+        for chunk in _chunks(sorted(statement_ids)):
+            found.update(
+                (str(sid), str(home))
+                for sid, home in conn.execute(
+                    select(e.c.statement_id, e.c.home).where(e.c.statement_id.in_(chunk))
+                )
+            )
+        return found
+
+    @staticmethod
+    def _insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        for chunk in _chunks(rows, 5000):
+            conn.execute(insert(table), list(chunk))
+
+    def _replace_homes(self, conn: Connection, homes: set[str], rows: Rows) -> None:
+        keys = sorted(homes)
+        for chunk in _chunks(keys):
+            conn.execute(delete(S.models).where(S.models.c.model.in_(chunk)))
+            conn.execute(delete(S.safeguards).where(S.safeguards.c.home.in_(chunk)))
+            conn.execute(delete(S.verdicts).where(S.verdicts.c.home.in_(chunk)))
+            conn.execute(delete(S.timeline).where(S.timeline.c.key.in_(chunk)))
+        if ORG in homes:
+            conn.execute(delete(S.org))
+        self._insert_rows(conn, rows)
+
+    def _insert_rows(self, conn: Connection, rows: Rows) -> None:
+        self._insert(conn, S.models, rows.models)
+        self._insert(conn, S.org, rows.org)
+        self._insert(conn, S.safeguards, rows.safeguards)
+        self._insert(conn, S.verdicts, rows.verdicts)
+        self._insert(conn, S.timeline, rows.timeline)
+
+    # -- rebuilding --------------------------------------------------------------------------
+    def rebuild(self) -> CatchUp:
+        """Drop the tables and build them again from the whole log."""
+        self.create()
+        with self.engine.connect() as conn:
+            tracked = self._tracked(conn)
+        return self._replace_all(tracked, drop=True)
+
+    def _replace_all(
+        self, tracked: Tracked | None, *, drop: bool, stop: int | None = None
+    ) -> CatchUp:
+        end = self.source.size() if stop is None else stop
+        tracker = StateTracker()
+        groups = Groups()
+        homes: dict[str, str] = {}
+        indexed: list[IndexedEntry] = []
+        last: LogRecord | None = None
+        for record in self._records(0, end):
+            indexed.append(index_entry(record, homes, groups))
+            tracker.add(record)
+            last = record
+        rows = rows_of(tracker, None)
+        with self.engine.begin() as conn:
+            if drop:
+                S.metadata.drop_all(conn)
+                S.metadata.create_all(conn)
+                self._advance(conn, None, end - 1, last.recorded_at if last else None, force=True)
+            else:
+                self._advance(conn, tracked, end - 1, last.recorded_at if last else None)
+                for table in S.DATA_TABLES:
+                    conn.execute(delete(table))
+            self._insert(conn, S.entries, [e.row() for e in indexed])
+            self._insert(conn, S.groups, groups.rows(groups.changed))
+            self._insert_rows(conn, rows)
+        first = tracked.last_seq + 1 if tracked is not None and not drop else 0
+        return CatchUp("full", first, end - 1, end, None)
+
+    # -- following ---------------------------------------------------------------------------
+    def follow(
+        self,
+        stop: threading.Event,
+        *,
+        poll_s: float = 1.0,
+        on_catch_up: Callable[[CatchUp], None] | None = None,
+    ) -> None:
+        """Catch up, then wait for new entries and catch up again, until `stop` is set."""
+        while not stop.is_set():
+            result = self.catch_up()
+            if on_catch_up is not None and result.applied:
+                on_catch_up(result)
+            tracked = self.tracked()
+            self.source.wait(tracked.last_seq + 1 if tracked else 0, poll_s)
+
+    # -- reading -----------------------------------------------------------------------------
+    def _read(self) -> Connection:
+        conn = self.engine.connect()
+        if self.engine.dialect.name == "postgresql":
+            # One snapshot for the whole read: rows and position from the same commit.
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        return conn
+
+    def status(self, t: datetime, model: str | None = None) -> dict[str, Any]:
+        """The status document at time t, from the tables (after catching up)."""
+        self.catch_up()
+        with self._read() as conn, conn.begin():
+            tracked = self._tracked(conn)
+            if tracked is None:
+                raise ProjectionError("the projection has no tracking row after catching up")
+            org_row = conn.execute(select(S.org.c.facts)).scalar_one_or_none()
+            if org_row is None:
+                raise ProjectionError("the projection has no organisation row: rebuild it")
+            org = org_facts_of(org_row)
+            names = [model] if model is not None else self._model_names(conn)
+            if model is not None and not self._model_names(conn, model):
+                raise ProjectionError(f"no model {model!r} in this ledger")
+            org_safeguards = self._safeguards(conn, ORG, t)
+            org_verdicts = self._verdicts(conn, ORG)
+            loaded: list[tuple[ModelFacts, list[SafeguardsFacts], list[Verdict]]] = []
+            for name in names:
+                facts_text = conn.execute(
+                    select(S.models.c.facts).where(S.models.c.model == name)
+                ).scalar_one()
+                loaded.append(
+                    (
+                        model_facts_of(facts_text),
+                        self._safeguards(conn, name, t),
+                        self._verdicts(conn, name),
+                    )
+                )
+        by_id = {v.statement: v for v in org_verdicts}
+        for _, _, vs in loaded:
+            by_id.update((v.statement, v) for v in vs)
+        view = StatusView(org, org_safeguards, by_id, tracked.position, t)
+        return status_json(view, loaded, org_verdicts)
+
+    @staticmethod
+    def _model_names(conn: Connection, only: str | None = None) -> list[str]:
+        q = select(S.models.c.model).order_by(S.models.c.model)
+        if only is not None:
+            q = q.where(S.models.c.model == only)
+        return [str(m) for (m,) in conn.execute(q)]
+
+    @staticmethod
+    def _safeguards(conn: Connection, home: str, t: datetime) -> list[SafeguardsFacts]:
+        s = S.safeguards
+        rows = conn.execute(
+            select(s.c.facts).where(s.c.home == home, s.c.expires_us > to_us(t)).order_by(s.c.seq)
+        )
+        return [safeguards_of(text) for (text,) in rows]
+
+    @staticmethod
+    def _verdicts(conn: Connection, home: str) -> list[Verdict]:
+        v = S.verdicts
+        rows = conn.execute(select(v.c.body).where(v.c.home == home).order_by(v.c.seq))
+        return [verdict_of_row(body) for (body,) in rows]
+
+    def status_as_of(self, at: datetime, model: str | None = None) -> dict[str, Any]:
+        """The status document as the log stood at `at`, replayed from the log itself."""
+        self.catch_up()
+        e = S.entries
+        with self._read() as conn, conn.begin():
+            row = conn.execute(
+                select(e.c.seq, e.c.recorded_us)
+                .where(e.c.recorded_us <= to_us(at))
+                .order_by(e.c.seq.desc())
+                .limit(1)
+            ).one_or_none()
+            if row is None:
+                raise ProjectionError(f"no entry is recorded at or before {format_time(at)}")
+            last_seq, last_us = int(row[0]), int(row[1])
+            seqs: list[int] | None = None
+            if model is not None:
+                known = conn.execute(
+                    select(func.count()).where(e.c.home == model, e.c.seq <= last_seq)
+                ).scalar_one()
+                if not known:
+                    raise ProjectionError(
+                        f"no model {model!r} in this ledger as of {format_time(at)}"
+                    )
+                seqs = self._replay_seqs(conn, replay_homes({model}, self._groups(conn)), last_seq)
+        tracker = StateTracker(timeline_for=())
+        records = self._records(0, last_seq + 1) if seqs is None else self._records_at(seqs)
+        for record in records:
+            tracker.add(record)
+        names = [model] if model is not None else tracker.models()
+        by_id = {v.statement: v for v in tracker.engine.verdicts()}
+        view = StatusView(
+            tracker.org_facts(),
+            tracker.safeguards_of(ORG),
+            by_id,
+            Position(last_seq, from_us(last_us)),
+            at,
+        )
+        return status_json(
+            view,
+            [
+                (tracker.model_facts(m), tracker.safeguards_of(m), tracker.verdicts_of(m))
+                for m in names
+            ],
+            tracker.verdicts_of(ORG),
+        )
+
+    def timeline(self, model: str) -> dict[str, Any]:
+        """Every entry that changed the model's state, with the policy in force at each."""
+        self.catch_up()
+        tl = S.timeline
+        with self._read() as conn, conn.begin():
+            tracked = self._tracked(conn)
+            facts_text = conn.execute(
+                select(S.models.c.facts).where(S.models.c.model == model)
+            ).scalar_one_or_none()
+            if facts_text is None or tracked is None:
+                raise ProjectionError(f"no model {model!r} in this ledger")
+            first_seq = model_facts_of(facts_text).first_seq
+            rows: list[Row[Any]] = list(
+                conn.execute(
+                    select(tl).where(
+                        (tl.c.key == model) | ((tl.c.key == ORG) & (tl.c.seq >= first_seq))
+                    )
+                )
+            )
+            statements = sorted({str(r.statement) for r in rows})
+            verdicts: dict[str, str] = {}
+            for chunk in _chunks(statements):
+                verdicts.update(
+                    (str(s), str(v))
+                    for s, v in conn.execute(
+                        select(S.verdicts.c.statement, S.verdicts.c.verdict).where(
+                            S.verdicts.c.statement.in_(chunk)
+                        )
+                    )
+                )
+        rows.sort(key=lambda r: (int(r.seq), r.key != ORG))
+        events = [
+            {
+                "seq": int(r.seq),
+                "recorded_at": str(r.recorded_at),
+                "type": str(r.type),
+                "statement": str(r.statement),
+                "scope": "organisation" if r.key == ORG else "model",
+                "policy": r.policy,
+                "change": str(r.change),
+                "verdict": verdicts.get(str(r.statement)),
+            }
+            for r in rows
+        ]
+        return {
+            "format": TIMELINE_FORMAT,
+            "model": model,
+            "log": tracked.position.to_json(),
+            "events": events,
+        }
+
+    def table_dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every data row, sorted (tests compare an incremental projection with a rebuild)."""
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        with self._read() as conn, conn.begin():
+            for table in S.DATA_TABLES:
+                rows = conn.execute(select(table)).all()
+                out[table.name] = sorted(tuple(r) for r in rows)
+        return out
+
+
+__all__ = [
+    "PROJECTION_NAME",
+    "PROJECTION_VERSION",
+    "TIMELINE_FORMAT",
+    "CatchUp",
+    "Lag",
+    "StateProjection",
+    "Tracked",
+    "dumps",
+]

@@ -1,0 +1,124 @@
+"""Rows of the read model: what a `StateTracker` knows, as the tables hold it, and back.
+
+JSON is written with sorted keys and no spaces, so equal state gives byte-identical rows (an
+incremental projection and a fresh rebuild can be compared table by table).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from domain.compliance import FailedRule, Verdict
+from domain.ids import format_time
+from domain.state import ORG, ModelFacts, OrgFacts, SafeguardsFacts, StateTracker, TimelineEvent
+
+from .relevance import to_us
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def verdict_row(v: Verdict, home: str) -> dict[str, Any]:
+    body = v.to_json()
+    body["checked"] = list(v.checked)
+    return {
+        "seq": v.seq,
+        "statement": v.statement,
+        "home": home,
+        "verdict": v.verdict,
+        "body": dumps(body),
+    }
+
+
+def verdict_of_row(body: str) -> Verdict:
+    obj = json.loads(body)
+    return Verdict(
+        seq=int(obj["seq"]),
+        statement=str(obj["statement"]),
+        type=str(obj["type"]),
+        model=obj["model"],
+        policy=obj["policy"],
+        verdict=obj["verdict"],
+        failed=tuple(FailedRule(str(f["rule"]), str(f["message"])) for f in obj["failed"]),
+        invalidated_by=tuple(obj["invalidated_by"]),
+        checked=tuple(obj["checked"]),
+    )
+
+
+def safeguards_row(s: SafeguardsFacts) -> dict[str, Any]:
+    return {
+        "seq": s.record.seq,
+        "home": s.home,
+        "expires_us": to_us(s.expires),
+        "facts": dumps(s.to_json()),
+    }
+
+
+def timeline_row(e: TimelineEvent) -> dict[str, Any]:
+    return {
+        "key": e.key,
+        "seq": e.seq,
+        "recorded_at": format_time(e.recorded_at),
+        "type": e.type,
+        "statement": e.statement,
+        "policy": e.policy,
+        "change": e.change,
+    }
+
+
+def model_facts_of(text: str) -> ModelFacts:
+    return ModelFacts.from_json(json.loads(text))
+
+
+def org_facts_of(text: str) -> OrgFacts:
+    return OrgFacts.from_json(json.loads(text))
+
+
+def safeguards_of(text: str) -> SafeguardsFacts:
+    return SafeguardsFacts.from_json(json.loads(text))
+
+
+@dataclass
+class Rows:
+    """Every row that the homes in `homes` own (None: every home), from one tracker."""
+
+    homes: set[str] | None
+    models: list[dict[str, Any]] = field(default_factory=list)
+    org: list[dict[str, Any]] = field(default_factory=list)
+    safeguards: list[dict[str, Any]] = field(default_factory=list)
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+    def by_table(self) -> Mapping[str, list[dict[str, Any]]]:
+        return {
+            "rsp_proj_models": self.models,
+            "rsp_proj_org": self.org,
+            "rsp_proj_safeguards": self.safeguards,
+            "rsp_proj_verdicts": self.verdicts,
+            "rsp_proj_timeline": self.timeline,
+        }
+
+
+def rows_of(tracker: StateTracker, homes: Iterable[str] | None) -> Rows:
+    """The rows of `homes` (None: every home) as the tracker knows them now."""
+    wanted = None if homes is None else set(homes)
+    keys = sorted(set(tracker.homes()) if wanted is None else wanted)
+    rows = Rows(wanted)
+    known = set(tracker.homes())
+    for key in keys:
+        if key == ORG:
+            rows.org.append({"id": 1, "facts": dumps(tracker.org_facts().to_json())})
+        elif key in known:
+            facts = tracker.model_facts(key).to_json()
+            rows.models.append({"model": key, "facts": dumps(facts)})
+        rows.safeguards.extend(safeguards_row(s) for s in tracker.safeguards_of(key))
+        rows.verdicts.extend(verdict_row(v, key) for v in tracker.verdicts_of(key))
+        rows.timeline.extend(timeline_row(e) for e in tracker.timeline_of(key))
+    if (wanted is None or ORG in wanted) and not rows.org:
+        # An empty log still has an organisation (no policy, no principals).
+        rows.org.append({"id": 1, "facts": dumps(tracker.org_facts().to_json())})
+    return rows
