@@ -11,10 +11,9 @@ import ipaddress
 import os
 
 import click
-import uvicorn
 
 from cli._common import EXIT_USAGE, fail, handle_errors, key_file_option, ledger_option
-from ledger import service
+from ledger.api import DEFAULT_MAX_BODY_BYTES
 from ledger.config import is_http, resolve_key_file, resolve_ledger_url
 from ledger.errors import UsageError
 
@@ -46,7 +45,7 @@ def is_loopback(host: str) -> bool:
 @click.option(
     "--max-body-bytes",
     type=click.IntRange(min=1024),
-    default=service.DEFAULT_MAX_BODY_BYTES,
+    default=DEFAULT_MAX_BODY_BYTES,
     show_default=True,
     help="Largest request body.",
 )
@@ -64,6 +63,11 @@ def serve(
     log_level: str,
 ) -> None:
     """Serve the ledger over HTTP (API under /v1, OpenAPI at /openapi.json)."""
+    # Imported here: FastAPI and uvicorn are heavy, and every other command starts without them.
+    import uvicorn
+
+    from ledger import service
+
     url = resolve_ledger_url(ledger_url)
     if is_http(url):
         fail(f"--ledger {url}: expected a database URL to serve, found a service", EXIT_USAGE)

@@ -15,10 +15,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.compliance import Verdict
+from domain.compliance import FailedRule, Verdict, VerdictKind
 from ledger.store import RecordedEntry
 
-# The largest batch one request may carry (the body limit applies as well).
+# The largest request body a service takes by default (`serve --max-body-bytes`), and the largest
+# batch one request may carry (the body limit applies as well).
+DEFAULT_MAX_BODY_BYTES = 8 << 20
 MAX_BATCH_ENTRIES = 10_000
 MAX_PAGE_ENTRIES = 1_000
 DEFAULT_PAGE_ENTRIES = 100
@@ -113,13 +115,25 @@ class VerdictOut(_Wire):
     type: str
     model: str | None
     policy: str | None
-    verdict: str
+    verdict: VerdictKind
     failed: list[FailedRuleOut]
     invalidated_by: list[str]
 
     @classmethod
     def of(cls, v: Verdict) -> VerdictOut:
         return cls.model_validate(v.to_json())
+
+    def to_verdict(self) -> Verdict:
+        return Verdict(
+            self.seq,
+            self.statement,
+            self.type,
+            self.model,
+            self.policy,
+            self.verdict,
+            tuple(FailedRule(f.rule, f.message) for f in self.failed),
+            tuple(self.invalidated_by),
+        )
 
 
 class SubmitResponse(_Wire):
@@ -136,6 +150,7 @@ class BatchResponse(_Wire):
     entries: list[RecordedEntryOut]
     recorded: int
     checkpoint: str
+    verdicts: list[VerdictOut]  # of the newly recorded statements that are judged, in seq order
     warnings: list[str]
 
 

@@ -19,13 +19,14 @@ import binascii
 import os
 import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, NoReturn, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from domain.compliance import Verdict
 from domain.errors import LedgerError, VerificationError
 from domain.ids import TimeFormatError, format_time, parse_time
 from ledger import api
@@ -101,6 +102,8 @@ class RemoteLedger:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s)
         self._identity: api.LedgerKeyOut | None = None
+        # Verdicts the service gave for entries this client recorded, by statement id.
+        self._verdicts: dict[str, Verdict] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
     def close(self) -> None:
@@ -179,8 +182,10 @@ class RemoteLedger:
             "details": detail.to_json() if detail is not None else None,
             "recorded_at": format_time(recorded_at) if recorded_at is not None else None,
         }
-        response = self._submit_with_retries("/v1/entries", body)
-        return _recorded(self._parse(response, api.SubmitResponse).entry)
+        answer = self._parse(self._submit_with_retries("/v1/entries", body), api.SubmitResponse)
+        if answer.compliance is not None:
+            self._verdicts[answer.entry.statement] = answer.compliance.to_verdict()
+        return _recorded(answer.entry)
 
     def submit_batch(
         self,
@@ -210,8 +215,15 @@ class RemoteLedger:
             ],
             "recorded_at": format_time(recorded_at) if recorded_at is not None else None,
         }
-        response = self._submit_with_retries("/v1/batches", body)
-        return [_recorded(e) for e in self._parse(response, api.BatchResponse).entries]
+        answer = self._parse(self._submit_with_retries("/v1/batches", body), api.BatchResponse)
+        self._verdicts.update((v.statement, v.to_verdict()) for v in answer.verdicts)
+        return [_recorded(e) for e in answer.entries]
+
+    def verdicts_of_new(self, recorded: Iterable[RecordedEntry]) -> list[Verdict]:
+        """The verdicts the service gave, as it recorded them, to the judged statements among
+        `recorded` (SPEC §2's warning), without reading the log back."""
+        fresh = sorted((r for r in recorded if not r.existing), key=lambda r: r.seq)
+        return [self._verdicts[r.statement_id] for r in fresh if r.statement_id in self._verdicts]
 
     def _submit_with_retries(self, path: str, body: dict[str, Any]) -> httpx.Response:
         for attempt in range(SUBMIT_ATTEMPTS):

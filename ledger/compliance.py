@@ -15,6 +15,7 @@ from typing import Any
 from domain.compliance import ComplianceEngine, Verdict, summary
 from domain.log import LogRecord
 from ledger.access import LedgerAccess
+from ledger.client import RemoteLedger
 from ledger.store import RecordedEntry
 from verify.dsse import Envelope
 
@@ -41,6 +42,8 @@ def verdicts_of_new(
     ledger: LedgerAccess, recorded: Iterable[RecordedEntry], envelopes: dict[str, Envelope]
 ) -> list[Verdict]:
     """The verdicts of just-recorded entries that are judged (for `submit`'s warning)."""
+    if isinstance(ledger, RemoteLedger):  # the service judged them as it recorded them
+        return ledger.verdicts_of_new(recorded)
     fresh = sorted((r for r in recorded if not r.existing), key=lambda r: r.seq)
     if not fresh:
         return []

@@ -35,7 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.compliance import ComplianceEngine, Verdict, summary
 from domain.errors import LedgerError, RspLedgerError, VerificationError
-from domain.ids import TimeFormatError, parse_time
+from domain.ids import TimeFormatError, is_statement_id, parse_time
 from domain.log import LogRecord
 from ledger import api
 from ledger.db import DatabaseUnavailableError
@@ -59,7 +59,6 @@ from verify.tlog_proof import TlogProof, format_tlog_proof
 
 log = logging.getLogger("rsp_ledger.service")
 
-DEFAULT_MAX_BODY_BYTES = 8 << 20
 ENTRIES_NDJSON = "application/x-ndjson"
 
 # serve passes its configuration to each worker process through these (uvicorn starts workers
@@ -76,10 +75,6 @@ def b64(raw: bytes) -> str:
 
 class ReadTokenError(LedgerError):
     """A read without the configured bearer token, or with a wrong one."""
-
-
-class BodyTooLargeError(LedgerError):
-    """A request body over the service's limit."""
 
 
 # -- the compliance engine, following the log ---------------------------------------------------
@@ -202,7 +197,7 @@ def create_app(
     ledger: Ledger,
     *,
     read_token: str | None = None,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_body_bytes: int = api.DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """The ASGI app for one worker. `ledger` must be initialised and hold the ledger key."""
     app = FastAPI(
@@ -291,7 +286,7 @@ def _add_routes(app: FastAPI) -> None:
                 raise EnvelopeRefusedError(f"line {i + 1}: {e}", line=i + 1) from e
         when = _parse_time(body.recorded_at, "recorded_at")
         recorded = service.ledger.submit_batch(subs, recorded_at=when)
-        _, warnings = service.judge(
+        judged, warnings = service.judge(
             [(r, s.envelope) for r, s in zip(recorded, subs, strict=True) if not r.existing]
         )
         last = max(r.seq for r in recorded) + 1
@@ -299,6 +294,7 @@ def _add_routes(app: FastAPI) -> None:
             entries=[api.RecordedEntryOut.of(r) for r in recorded],
             recorded=sum(1 for r in recorded if not r.existing),
             checkpoint=service.ledger.checkpoint(last),
+            verdicts=[api.VerdictOut.of(v) for v in judged if v is not None],
             warnings=warnings,
         )
 
@@ -352,6 +348,11 @@ def _add_routes(app: FastAPI) -> None:
     )
     def statement(statement_id: str, service: Reader) -> api.StatementOut:
         """One statement, its entry's seq and time, its signatures and any disclosed details."""
+        if not is_statement_id(statement_id):
+            raise UsageError(
+                f"expected a statement id (SPEC §1), found {statement_id[:64]!r}"
+                + ("…" if len(statement_id) > 64 else "")
+            )
         e = service.ledger.statement_entry(statement_id)
         detail = service.ledger.detail(statement_id)
         return api.StatementOut(
@@ -421,7 +422,6 @@ def _add_routes(app: FastAPI) -> None:
 # Most specific first: the first class an error is an instance of decides.
 _STATUS: tuple[tuple[type[Exception], int, api.ErrorCode], ...] = (
     (ReadTokenError, 401, "unauthorized"),
-    (BodyTooLargeError, 413, "too-large"),
     (StatementConflictError, 409, "conflict"),
     (EnvelopeRefusedError, 422, "refused"),
     (TimeError, 422, "time"),
@@ -500,6 +500,8 @@ def _add_error_handlers(app: FastAPI) -> None:
 def _validation_message(exc: RequestValidationError) -> str:
     problems = []
     for err in exc.errors()[:3]:
+        if err.get("type") == "json_invalid":
+            return "malformed request: expected a JSON body, found invalid JSON"
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         problems.append(f"{where}: {err.get('msg', 'invalid')}")
     return "malformed request: " + "; ".join(problems)
@@ -514,7 +516,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over `max_bytes`: by Content-Length before reading, else while streaming."""
+    """Refuse bodies over `max_bytes` with a 413: by Content-Length before reading anything, and
+    otherwise (chunked) by counting as the body streams in, before the app sees any of it. A
+    body within the limit is handed on whole (the endpoints read it whole anyway)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -531,30 +535,45 @@ class BodyLimitMiddleware:
                     declared = int(value)
                 except ValueError:
                     declared = -1
-                if declared < 0 or declared > limit:
-                    what = f"{declared} bytes" if declared >= 0 else "an invalid Content-Length"
-                    message = f"request body: expected at most {limit} bytes, found {what}"
-                    response = (
-                        error_response(413, "too-large", message)
-                        if declared > limit
-                        else error_response(400, "malformed", message)
+                if declared < 0:
+                    await error_response(400, "malformed", "invalid Content-Length")(
+                        scope, receive, send
                     )
-                    await response(scope, receive, send)
                     return
+                if declared > limit:
+                    await self._too_large(f"{declared} bytes", scope, receive, send)
+                    return
+        chunks: list[bytes] = []
         seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise BodyTooLargeError(
-                        f"request body: expected at most {limit} bytes, found more"
-                    )
-            return message
+            if message["type"] != "http.request":  # the client went away
+                await self.app(scope, _replay([], message, receive), send)
+                return
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > limit:
+                await self._too_large("more", scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, _replay([body], None, receive), send)
 
-        await self.app(scope, limited, send)
+    async def _too_large(self, found: str, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"request body: expected at most {self.max_bytes} bytes, found {found}"
+        await error_response(413, "too-large", message)(scope, receive, send)
+
+
+def _replay(messages: list[Message], last: Message | None, receive: Receive) -> Receive:
+    """A `receive` that gives `messages`, then `last` if any, then defers to `receive`."""
+    queue = [*messages, *([last] if last is not None else [])]
+
+    async def replayed() -> Message:
+        return queue.pop(0) if queue else await receive()
+
+    return replayed
 
 
 # -- the worker entry point ---------------------------------------------------------------------
@@ -599,5 +618,5 @@ def app_from_environment() -> FastAPI:
     return create_app(
         ledger,
         read_token=read_token_file(token_file) if token_file else None,
-        max_body_bytes=int(os.environ.get(ENV_MAX_BODY, DEFAULT_MAX_BODY_BYTES)),
+        max_body_bytes=int(os.environ.get(ENV_MAX_BODY, api.DEFAULT_MAX_BODY_BYTES)),
     )
