@@ -101,17 +101,18 @@ class SafeguardsInForce:
         sets = [set(a.scopes) for _, a in self.basis.attestations if a.part == "deployment"]
         return sorted(set.intersection(*sets)) if sets else []
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, part: str) -> dict[str, Any]:
+        """As listed under `part`: the attestations for that part, and for the deployment part
+        the scopes every one of them covers."""
         sd = self.basis.determination
         return {
             "statement": sd.id,
             "seq": self.basis.record.seq,
             "standard": sd.standard,
             "model": sd.model,
-            "parts": self.parts,
-            "scopes": self.scopes,
+            "scopes": self.scopes if part == "deployment" else [],
             "expires": format_time(self.expires),
-            "attestations": [a.id for _, a in self.basis.attestations],
+            "attestations": [a.id for _, a in self.basis.attestations if a.part == part],
         }
 
 
@@ -230,7 +231,7 @@ class StatusView:
     def _by_part(found: Sequence[SafeguardsInForce]) -> dict[str, list[dict[str, Any]]]:
         return {
             part: [
-                f.to_json()
+                f.to_json(part)
                 for f in sorted(found, key=lambda f: f.basis.record.seq)
                 if part in f.parts
             ]
@@ -439,7 +440,9 @@ class StatusView:
             if not freshness.fresh:
                 out.append(
                     Obligation(
-                        "reassessment", f"{sid!r} is stale: " + "; ".join(freshness.reasons), sid
+                        "reassessment",
+                        f"a new capability determination: {sid!r} is stale (see freshness)",
+                        sid,
                     )
                 )
             elif freshness.until is not None and freshness.until < self.t + LAPSE_WINDOW:
