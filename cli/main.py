@@ -28,6 +28,7 @@ from cli.demo import demo
 from cli.policy import policy
 from cli.proofs import check_proof, checkpoint, prove
 from cli.serve import serve
+from cli.state import projections, status, timeline
 from cli.verify_cmd import export_command, verify_command
 from domain.errors import VerificationError
 from domain.ids import format_time
@@ -382,6 +383,9 @@ main.add_command(policy)
 main.add_command(serve)
 main.add_command(verify_command)
 main.add_command(export_command)
+main.add_command(status)
+main.add_command(timeline)
+main.add_command(projections)
 
 
 if __name__ == "__main__":  # pragma: no cover
