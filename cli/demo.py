@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from cli._common import EXIT_USAGE, fail, handle_errors
+from cli.state import echo_status
 from domain.ids import format_time
 from domain.statements import statement_model
 from ledger.compliance import report
@@ -228,7 +229,10 @@ def demo(ledger_url: str | None) -> None:
         click.echo(f"  {mark} {v['seq']:>3} {v['type']:<26} {v['statement']}: {v['verdict']}")
         for f in v["failed"]:
             click.echo(f"         {f['rule']}: {f['message']}")
+    click.echo("\nWhere its models stand (rsp-ledger status):\n")
+    echo_status(url)
     click.echo(
         f"\nPrincipals' keys are in {db.parent / 'keys'}; the ledger key is {key_path}.\n"
-        "Try: rsp-ledger log, rsp-ledger verdicts, rsp-ledger show deploy-claude-demo-trusted"
+        "Try: rsp-ledger log, rsp-ledger verdicts, rsp-ledger show deploy-claude-demo-trusted, "
+        "rsp-ledger timeline claude-demo, rsp-ledger status --as-of 2025-06-10T00:00:00Z"
     )
