@@ -65,6 +65,7 @@ from domain.statements import (
     Statement,
     parse_statement,
 )
+from verify._fastjcs import parse_canonical_fast
 from verify._lines import (
     KeyCache,
     LineResult,
@@ -89,9 +90,9 @@ from verify.bundle import (
     parse_manifest,
     parse_manifest_signature,
 )
-from verify.details import MAX_DETAIL_BYTES, DetailError, parse_detail_bytes, verify_detail
+from verify.details import MAX_DETAIL_BYTES, DetailError, parse_detail, verify_detail
 from verify.dsse import MAX_ENVELOPE_BYTES, PAYLOAD_TYPE, pae
-from verify.errors import MalformedKeyError
+from verify.errors import MalformedKeyError, NotCanonicalError
 from verify.keys import verify_signature
 from verify.merkle import CompactRange
 from verify.note import (
@@ -208,6 +209,7 @@ class _Verification:
         self.entries = 0
         self.signatures = 0
         self.last_recorded_at: datetime | None = None
+        self.last_seq = -1
         self.keys_version = 0
         self.keys_sent = 0
         self.keys_blob: bytes | None = None
@@ -488,12 +490,15 @@ class _Verification:
             self._problem("entries.format", seq_expected, result[1])
             return
         seq, recorded_at, payload, key_ids, _leaf, pending, error = result
-        if seq != seq_expected:
+        # One problem per break in the sequence: a line whose seq is neither its position nor
+        # the one after its predecessor's (a gap is one problem, a swap two).
+        if seq != seq_expected and seq != self.last_seq + 1:
             self._problem(
                 "entries.seq",
                 seq_expected,
                 f"line {seq_expected + 1}: expected seq {seq_expected}, found {seq}",
             )
+        self.last_seq = seq
         if self.last_recorded_at is not None and recorded_at < self.last_recorded_at:
             self._problem(
                 "entries.recorded_at",
@@ -647,9 +652,11 @@ class _Verification:
             )
 
     def _detail(self, n: int, line: bytes, disclosed: set[str]) -> None:
+        # Each line is the JCS form of a detail, as the ledger writes it: a detail line's bytes
+        # are fixed like an entry's (docs/verifier.md).
         try:
-            detail = parse_detail_bytes(line[:-1] if line.endswith(b"\n") else line)
-        except DetailError as e:
+            detail = parse_detail(parse_canonical_fast(line[:-1] if line.endswith(b"\n") else line))
+        except (DetailError, NotCanonicalError) as e:
             self._problem("details.format", None, f"details.jsonl line {n}: {e}")
             return
         committed = self.digests.get(detail.statement)
