@@ -124,7 +124,7 @@ def write_bundle_parts(
     resign_checkpoint: bool = False,
     manifest_size_root: tuple[int, bytes] | None = None,
     redacted: bool | None = None,
-) -> None:
+) -> Path:
     """Write `parts` with some members replaced, the manifest re-signed by the ledger key.
 
     `resign_checkpoint`: a new checkpoint over the new leaves (tree size and root follow);
@@ -153,6 +153,7 @@ def write_bundle_parts(
     members[MANIFEST] = body
     members[MANIFEST_SIG] = base64.b64encode(LEDGER_KEY.sign(body))
     write_zip(path, [(name, members[name]) for name in ORDER if name in members])
+    return path
 
 
 def renumber(leaves: list[bytes]) -> list[bytes]:
