@@ -69,6 +69,18 @@ checkpoints = Table(
     Column("note", Text, nullable=False),
 )
 
+# Witness cosignatures (c2sp.org/tlog-cosignature) of the checkpoint at `size`, one per witness
+# key (`witness` = name+hex key id). Kept apart from `rsp_checkpoints` so that the note the ledger
+# signed is never rewritten; `Ledger.checkpoint` appends `line` to it (docs/witnesses.md).
+WITNESS_LABEL_MAX = 300
+cosignatures = Table(
+    "rsp_cosignatures",
+    metadata,
+    Column("size", _BigInt, primary_key=True),
+    Column("witness", String(WITNESS_LABEL_MAX), primary_key=True),
+    Column("line", Text, nullable=False),
+)
+
 statements = Table(
     "rsp_statements",
     metadata,

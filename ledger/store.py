@@ -61,7 +61,16 @@ from verify.dsse import Envelope
 from verify.entry import Entry, entry_bytes, parse_entry
 from verify.keys import Signer, decode_public_key
 from verify.merkle import EMPTY_ROOT, leaf_hash
-from verify.note import Checkpoint, format_vkey, parse_checkpoint_body, parse_note, sign_checkpoint
+from verify.note import (
+    MAX_SIGNATURES,
+    Checkpoint,
+    Vkey,
+    format_vkey,
+    parse_checkpoint_body,
+    parse_note,
+    sign_checkpoint,
+)
+from verify.witness import select_cosignatures
 
 MAX_WRITE_RETRIES = 20
 
@@ -161,6 +170,7 @@ class Ledger:
             datastore, events_table_name=schema.EVENTS_TABLE
         )
         self._meta: dict[str, str] | None = None
+        self._has_cosignatures_table = False
 
     # -- lifecycle --------------------------------------------------------------------------
     def close(self) -> None:
@@ -791,9 +801,63 @@ class Ledger:
             note = conn.execute(
                 select(schema.checkpoints.c.note).where(schema.checkpoints.c.size == n)
             ).scalar()
-        if note is not None:
-            return str(note)
-        return self._sign_past_checkpoint(n)
+        signed = str(note) if note is not None else self._sign_past_checkpoint(n)
+        # Witness cosignatures stored for this size are extra signature lines of the same note,
+        # so exports and proofs carry them (SPEC §6 `checkpoint`; docs/witnesses.md).
+        return signed + "".join(self._cosignature_lines(n))
+
+    def _cosignature_lines(self, size: int) -> list[str]:
+        c = schema.cosignatures
+        with self.engine.connect() as conn:
+            if not self._has_cosignatures_table:
+                # A ledger created before the table existed gains it on its first cosignature.
+                self._has_cosignatures_table = inspect(conn).has_table(c.name)
+                if not self._has_cosignatures_table:
+                    return []
+            rows = conn.execute(select(c.c.line).where(c.c.size == size).order_by(c.c.witness))
+            return [str(line) for (line,) in rows]
+
+    def add_cosignatures(
+        self, size: int, cosigned_note: str, witnesses: Sequence[Vkey]
+    ) -> tuple[str, ...]:
+        """Store the cosignatures that `witnesses` made in `cosigned_note`, a note over the text
+        of this ledger's checkpoint at `size`; returns the labels of the witnesses added.
+
+        Every stored line verifies over the checkpoint (`select_cosignatures`); lines of other
+        keys are ignored; a witness already stored at this size keeps its first line.
+        """
+        n = self._check_size(size, "cosignatures")
+        base = self.checkpoint(n)  # signs the past checkpoint first if it has none yet
+        text = parse_note(base).text
+        chosen = select_cosignatures(text, cosigned_note, witnesses)
+        self.create_schema()  # adds rsp_cosignatures to a ledger made before it existed
+        self._has_cosignatures_table = True
+        c = schema.cosignatures
+        added: list[str] = []
+        with self._write() as (conn, _session):
+            # Under the head lock, so that two writers cannot both pass the count below.
+            conn.execute(select(schema.head.c.id).where(schema.head.c.id == 1).with_for_update())
+            stored = {str(w) for (w,) in conn.execute(select(c.c.witness).where(c.c.size == n))}
+            room = MAX_SIGNATURES - 1 - len(stored)  # one line is the ledger's own signature
+            for sig in chosen:
+                if sig.label in stored:
+                    continue
+                if len(sig.label) > schema.WITNESS_LABEL_MAX:
+                    raise UsageError(
+                        f"witness {sig.label[:40]}…: expected a key name of at most "
+                        f"{schema.WITNESS_LABEL_MAX - 9} characters"
+                    )
+                if room <= 0:
+                    raise LedgerStateError(
+                        f"checkpoint {n}: expected at most {MAX_SIGNATURES - 1} cosignatures "
+                        f"(signed-note allows {MAX_SIGNATURES} lines), found no room for "
+                        f"{sig.label}"
+                    )
+                conn.execute(c.insert(), [{"size": n, "witness": sig.label, "line": sig.line}])
+                stored.add(sig.label)
+                added.append(sig.label)
+                room -= 1
+        return tuple(added)
 
     def _sign_past_checkpoint(self, size: int) -> str:
         signer = self._require_signer()
