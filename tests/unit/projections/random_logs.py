@@ -14,6 +14,7 @@ list of actions.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -115,7 +116,7 @@ class _Log:
         return sid
 
 
-def _pick(items: list[Any], i: int) -> Any:
+def _pick(items: Sequence[Any], i: int) -> Any:
     return items[i % len(items)]
 
 
