@@ -338,7 +338,16 @@ def _check_members(
     return seen
 
 
-_READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, NotImplementedError)
+# What `zipfile` raises on corrupt input (struct.error and OverflowError from hostile numbers).
+_READ_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    EOFError,
+    zlib.error,
+    NotImplementedError,
+    struct.error,
+    OverflowError,
+)
 
 
 class BundleReader:
