@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +19,42 @@ from domain.ids import format_time
 from ledger.keyfile import read_private_key
 from ledger.store import Ledger, Submission
 from verify.dsse import envelope_for_statement, parse_envelope
+
+
+def write_until_killed(
+    url: str,
+    ledger_key_file: str,
+    issuer: str,
+    issuer_key: str,
+    ack_path: str,
+    prefix: str,
+    seed: int,
+    ready: Callable[[], None] = lambda: print("ready", flush=True),
+) -> None:
+    rng = random.Random(seed)
+    signer = read_private_key(Path(issuer_key))
+    ledger = Ledger(url, signer=read_private_key(Path(ledger_key_file)))
+    ack = open(ack_path, "a", buffering=1)  # noqa: SIM115 - lives until the process is killed
+    ready()
+    i = 0
+    while True:
+        n = rng.choice((1, 1, 1, 2, 3, 5, 12))
+        subs = []
+        for k in range(n):
+            st = {
+                "type": "noncompliance_reported",
+                "id": f"{prefix}-{i + k}",
+                "issued_at": format_time(datetime.now(UTC)),
+                "issuer": issuer,
+                "regarding": None,
+                "summary": f"crash drill {i + k}",
+            }
+            subs.append(Submission(parse_envelope(envelope_for_statement(st, signer))))
+        recorded = ledger.submit_batch(subs)
+        ack.write("".join(f"{r.statement_id} {r.seq} {r.leaf_hash.hex()}\n" for r in recorded))
+        ack.flush()
+        os.fsync(ack.fileno())
+        i += n
 
 
 def main() -> None:
@@ -29,31 +66,8 @@ def main() -> None:
     p.add_argument("--ack", required=True)
     p.add_argument("--prefix", required=True)
     p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args()
-    rng = random.Random(args.seed)
-    signer = read_private_key(Path(args.issuer_key))
-    ledger = Ledger(args.ledger, signer=read_private_key(Path(args.ledger_key_file)))
-    ack = open(args.ack, "a", buffering=1)  # noqa: SIM115 - lives until the process is killed
-    print("ready", flush=True)
-    i = 0
-    while True:
-        n = rng.choice((1, 1, 1, 2, 3, 8, 20))
-        subs = []
-        for k in range(n):
-            st = {
-                "type": "noncompliance_reported",
-                "id": f"{args.prefix}-{i + k}",
-                "issued_at": format_time(datetime.now(UTC)),
-                "issuer": args.issuer,
-                "regarding": None,
-                "summary": f"crash drill {i + k}",
-            }
-            subs.append(Submission(parse_envelope(envelope_for_statement(st, signer))))
-        recorded = ledger.submit_batch(subs)
-        ack.write("".join(f"{r.statement_id} {r.seq} {r.leaf_hash.hex()}\n" for r in recorded))
-        ack.flush()
-        os.fsync(ack.fileno())
-        i += n
+    a = p.parse_args()
+    write_until_killed(a.ledger, a.ledger_key_file, a.issuer, a.issuer_key, a.ack, a.prefix, a.seed)
 
 
 if __name__ == "__main__":
