@@ -45,12 +45,10 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except UsageError as e:
+        except (UsageError, TimeFormatError) as e:
             fail(str(e), EXIT_USAGE)
         except (LedgerError, VerificationError) as e:
             fail(str(e), EXIT_REFUSED)
-        except TimeFormatError as e:
-            fail(str(e), EXIT_USAGE)
 
     return wrapper
 

@@ -14,6 +14,8 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, StringConstraints
 
+from domain.errors import VerificationError
+
 IDENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 STATEMENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 KEY_ID_PATTERN = r"^[0-9a-f]{64}$"
@@ -26,8 +28,10 @@ _IDENT_RE = re.compile(IDENT_PATTERN)
 _STATEMENT_ID_RE = re.compile(STATEMENT_ID_PATTERN)
 
 
-class TimeFormatError(ValueError):
-    """A time is not RFC 3339 UTC with a `Z` suffix and at most microsecond precision."""
+class TimeFormatError(VerificationError, ValueError):
+    """A time is not RFC 3339 UTC with a `Z` suffix and at most microsecond precision.
+
+    Also a `ValueError`, so that pydantic validators report it as a field error."""
 
 
 def parse_time(text: str) -> datetime:
