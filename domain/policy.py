@@ -4,6 +4,11 @@
 valid policy, and an empty list means valid. `PolicyDocument.parse(obj)` turns a valid object into
 the typed, frozen document the compliance engine reads, or raises `MalformedPolicyError`.
 
+Two schemas are read. `rsp-ledger.policy/v1` is SPEC §4 exactly, and is judged exactly as before
+v2 existed (the same problems, in the same words). `rsp-ledger.policy/v2` is v1 plus duties over
+time, conditional approvals and safety cases (`domain.policy_v2`, docs/rules.md "Policy v2"); it
+parses to `PolicyDocumentV2`, a `PolicyDocument` whose v2 accessors return what v1 lacks.
+
 Invariants:
 - a `PolicyDocument` always satisfies every validity bullet of SPEC §4 (its validator runs the same
   checks as `policy_problems`), so nothing inward re-checks a document;
@@ -16,9 +21,10 @@ Invariants:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import timedelta
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -32,9 +38,17 @@ from pydantic import (
 
 from domain.errors import MalformedPolicyError
 from domain.ids import Ident
-from domain.statements import STATEMENT_TYPES
+from domain.policy_v2 import (
+    DUTY_KINDS,
+    POLICY_SCHEMA_V2,
+    ConditionalApproval,
+    Duty,
+    v2_meaning_problems,
+)
+from domain.statements import STATEMENT_TYPES, V1_STATEMENT_TYPES, Statement, matches
 
 POLICY_SCHEMA = "rsp-ledger.policy/v1"
+POLICY_SCHEMAS: tuple[str, ...] = (POLICY_SCHEMA, POLICY_SCHEMA_V2)
 Part = Literal["deployment", "security"]
 PARTS: tuple[Part, ...] = ("deployment", "security")
 # The role that approves amendments where the policy in force names none (SPEC §4 "Bootstrap").
@@ -105,9 +119,16 @@ class SafeguardsWindow(_Model):
 
 
 class PolicyDocument(_Model):
-    """One version of a framework (SPEC §4), valid by construction."""
+    """One version of a framework (SPEC §4), valid by construction.
 
-    schema_: Literal["rsp-ledger.policy/v1"] = Field(alias="schema")
+    A v1 document has no duties, conditional approvals or safety cases: the v2 accessors below
+    (`duties_imposed`, `conditional_approvals`, `safety_case_scopes`) answer "none".
+    """
+
+    # The schema this class reads; `PolicyDocumentV2` reads the other one.
+    SCHEMA: ClassVar[str] = POLICY_SCHEMA
+
+    schema_: Literal["rsp-ledger.policy/v1", "rsp-ledger.policy/v2"] = Field(alias="schema")
     id: NonEmptyString
     version: NonEmptyString
     title: str | None = None
@@ -129,6 +150,9 @@ class PolicyDocument(_Model):
 
     @model_validator(mode="after")
     def _meaningful(self, info: ValidationInfo) -> PolicyDocument:
+        # Each class reads exactly one schema; `parse` and `policy_problems` pick the class.
+        if self.schema_ != self.SCHEMA:
+            raise ValueError(f"expected schema {self.SCHEMA!r}, found {self.schema_!r}")
         # policy_problems() runs the meaning checks itself, on the raw object, so that it can
         # report them beside structural problems; here they guard every other construction.
         if isinstance(info.context, dict) and info.context.get(_STRUCTURE_ONLY):
@@ -148,7 +172,7 @@ class PolicyDocument(_Model):
             raise MalformedPolicyError(
                 "not a valid policy document: " + "; ".join(problems[:3]) + more
             )
-        return cls.model_validate(obj)
+        return _document_class(obj).model_validate(obj)
 
     def to_json(self) -> dict[str, Any]:
         """The document as the JSON object it was read from (optional fields left out if absent)."""
@@ -229,6 +253,44 @@ class PolicyDocument(_Model):
         roles = self.approvals.get(statement_type)
         return tuple(roles) if roles is not None else None
 
+    # -- policy v2 (docs/rules.md "Policy v2"); a v1 document has none of these ---------------
+    @property
+    def schema_version(self) -> int:
+        return 2 if self.schema_ == POLICY_SCHEMA_V2 else 1
+
+    def duties_imposed(self) -> tuple[Duty, ...]:
+        """The duties over time this policy imposes (none in v1)."""
+        return ()
+
+    def conditional_approvals(self, statement_type: str) -> tuple[ConditionalApproval, ...]:
+        """`approvals_if[statement_type]` (none in v1)."""
+        return ()
+
+    def safety_case_scopes(self, threshold_id: str) -> frozenset[str]:
+        """The scopes a model that crossed `threshold_id` may be deployed to only once its safety
+        case is approved (`safety_case_before`; none in v1)."""
+        return frozenset()
+
+    @property
+    def requires_safety_cases(self) -> bool:
+        """True when some threshold needs an approved safety case before some deployment."""
+        return False
+
+    def escalations(self, statement: Statement) -> tuple[ConditionalApproval, ...]:
+        """The conditional approvals whose condition `statement` meets."""
+        return tuple(
+            c for c in self.conditional_approvals(statement.type) if matches(statement, c.when)
+        )
+
+    def required_roles(self, statement: Statement) -> tuple[str, ...] | None:
+        """The roles that must approve `statement` (SPEC §4 "Approvals"): `approvals[type]`, plus
+        the roles of every conditional approval it meets; None when neither names it."""
+        base = self.approval_roles(statement.type)
+        extra = [role for c in self.escalations(statement) for role in c.roles]
+        if base is None and not extra:
+            return None
+        return (*(base or ()), *extra)
+
     @property
     def max_age(self) -> timedelta | None:
         """The assessment window, or None if it is too long to matter (beyond `timedelta`)."""
@@ -247,6 +309,38 @@ def _days(days: float) -> timedelta | None:
         return None
 
 
+class PolicyDocumentV2(PolicyDocument):
+    """A `rsp-ledger.policy/v2` document: v1 plus duties, conditional approvals and safety cases
+    (`domain.policy_v2`). Every v1 accessor means what it means for v1."""
+
+    SCHEMA: ClassVar[str] = POLICY_SCHEMA_V2
+
+    duties: list[Duty]
+    approvals_if: dict[str, list[ConditionalApproval]]
+    safety_case_before: dict[Ident, list[Ident]]
+
+    def duties_imposed(self) -> tuple[Duty, ...]:
+        return tuple(self.duties)
+
+    def conditional_approvals(self, statement_type: str) -> tuple[ConditionalApproval, ...]:
+        return tuple(self.approvals_if.get(statement_type, ()))
+
+    def safety_case_scopes(self, threshold_id: str) -> frozenset[str]:
+        return frozenset(self.safety_case_before.get(threshold_id, ()))
+
+    @property
+    def requires_safety_cases(self) -> bool:
+        return any(self.safety_case_before.values())
+
+
+def _document_class(obj: object) -> type[PolicyDocument]:
+    """The class that reads `obj`: v2 for the v2 schema, else v1 (whose problems, for anything
+    that is not v2, are exactly those of SPEC §4)."""
+    if isinstance(obj, dict) and obj.get("schema") == POLICY_SCHEMA_V2:
+        return PolicyDocumentV2
+    return PolicyDocument
+
+
 # -- validity (SPEC §4, the rule amendment.valid) ------------------------------------------------
 
 
@@ -256,7 +350,7 @@ def policy_problems(obj: object) -> list[str]:
         return [f"policy: expected a JSON object, found {_json_type(obj)}"]
     problems: list[str] = []
     try:
-        PolicyDocument.model_validate(obj, context={_STRUCTURE_ONLY: True})
+        _document_class(obj).model_validate(obj, context={_STRUCTURE_ONLY: True})
     except ValidationError as e:
         problems.extend(_describe(err) for err in e.errors(include_url=False))
     problems.extend(_meaning_problems(obj))
@@ -318,12 +412,21 @@ def _meaning_problems(doc: dict[str, Any]) -> list[str]:
                         f"thresholds[{i}].requires.{part}: level {level!r} is not in levels"
                     )
 
+    v2 = doc.get("schema") == POLICY_SCHEMA_V2
     approvals = doc.get("approvals")
     if isinstance(approvals, dict):
+        # SPEC §4: every key of approvals is a statement type — of SPEC §2 for a v1 document, so
+        # that v1 validity never changes as the ledger learns new types.
+        known = STATEMENT_TYPES if v2 else V1_STATEMENT_TYPES
         for key in approvals:
-            # SPEC §4: every key of approvals is a statement type.
-            if key not in STATEMENT_TYPES:
+            if key not in known:
                 problems.append(f"approvals.{key}: {key!r} is not a statement type")
+    if v2:
+        scopes_raw = doc.get("scopes")
+        scopes = (
+            {v for v in scopes_raw if isinstance(v, str)} if isinstance(scopes_raw, list) else None
+        )
+        problems.extend(v2_meaning_problems(doc, scopes))
     return problems
 
 
@@ -356,9 +459,13 @@ def _json_type(value: object) -> str:
             return type(value).__name__
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
+def _path(loc: Sequence[int | str]) -> str:
     text = ""
-    for part in loc:
+    for i, part in enumerate(loc):
+        # A duty's kind tags its union member in pydantic's path (`duties[0].periodic.id`); the
+        # document has no such level, so it is left out.
+        if i >= 2 and loc[i - 2] == "duties" and isinstance(loc[i - 1], int) and part in DUTY_KINDS:
+            continue
         if isinstance(part, int):
             text += f"[{part}]"
         elif part == "[key]":
@@ -378,6 +485,14 @@ def _describe(err: Any) -> str:
         return f"{_path(loc)}: unknown field"
     if kind == "literal_error" and loc == ("schema",):
         return f"schema: expected {POLICY_SCHEMA!r}, found {found!r}"
+    if kind == "union_tag_invalid":  # a v2 duty of an unknown kind
+        ctx = err.get("ctx", {})
+        return (
+            f"{_path(loc)}.{ctx.get('discriminator', 'kind').strip(chr(39))}: expected one of "
+            f"{ctx.get('expected_tags')}, found {ctx.get('tag')!r}"
+        )
+    if kind == "union_tag_not_found":
+        return f"{_path(loc)}.kind: required field is missing"
     if kind == "value_error":
         # Raised by our own validators; the message already says what was expected.
         return f"{_path(loc)}: {str(err['msg']).removeprefix('Value error, ')}"
@@ -394,9 +509,12 @@ __all__ = [
     "LEDGER_ADMIN_ROLE",
     "PARTS",
     "POLICY_SCHEMA",
+    "POLICY_SCHEMAS",
+    "POLICY_SCHEMA_V2",
     "Assessment",
     "Part",
     "PolicyDocument",
+    "PolicyDocumentV2",
     "Requires",
     "SafeguardsWindow",
     "Standard",

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -44,6 +45,7 @@ def _check_public_key(value: str) -> str:
 PublicKeyB64 = Annotated[str, AfterValidator(_check_public_key)]
 PositiveNumber = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonEmptyText = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+ReviewerName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 _STRICT = ConfigDict(frozen=True, extra="forbid", strict=True)
 _NOT_NULL_IF_PRESENT = ("details_digest", "note", "compromised_since")
@@ -212,6 +214,62 @@ class NoncomplianceReported(StatementBase):
     summary: Annotated[str, StringConstraints(max_length=2000)]
 
 
+# -- statement types beyond SPEC §2 (docs/rules.md "Policy v2"): duties over time --------------
+
+
+class RiskReportPublished(StatementBase):
+    """A Risk Report, approved by its signers and published (RSP 3.0 §3).
+
+    `coverage_date` is the time as of which the report assesses its models; `models` are the
+    models it covers. The three flags are the facts the policy's conditions read: whether the
+    decision to move forward rests on a marginal risk analysis (RSP 3.0 §3.4 item 5), whether the
+    report covers highly capable models, and whether its public version is significantly
+    redacted (RSP 3.0 §3.6).
+    """
+
+    type: Literal["risk_report_published"]
+    coverage_date: Timestamp
+    models: list[Ident]
+    marginal_risk_analysis: bool
+    highly_capable: bool
+    significantly_redacted: bool
+
+
+class ExternalReviewRequested(StatementBase):
+    """A Risk Report was shared with external reviewers for review (RSP 3.0 §3.6.2)."""
+
+    type: Literal["external_review_requested"]
+    report: StatementId
+    reviewers: Annotated[list[ReviewerName], Field(min_length=1)]
+
+
+class ModelInScope(StatementBase):
+    """A model was determined to be in scope of the risk reporting (RSP 3.0 §3.1)."""
+
+    type: Literal["model_in_scope"]
+    model: Ident
+    deployment: Literal["internal", "external"]
+
+
+class ModelDiscussionPublished(StatementBase):
+    """A discussion of how a model changes the analysis of a Risk Report was published (RSP 3.0
+    §3.1, "in a System Card or elsewhere"); `risk_report` names the report, if any."""
+
+    type: Literal["model_discussion_published"]
+    model: Ident
+    risk_report: StatementId | None
+
+
+class SafetyCaseApproved(StatementBase):
+    """A governance function found a model's safety case adequate for the named critical
+    capability levels (thresholds) and deployment scopes (FSF 3.0 §2.1.2 item 2, §3.1.2 item 2)."""
+
+    type: Literal["safety_case_approved"]
+    model: Ident
+    thresholds: Annotated[list[Ident], Field(min_length=1)]
+    scopes: Annotated[list[Ident], Field(min_length=1)]
+
+
 Statement = Annotated[
     LedgerGenesis
     | PrincipalRegistered
@@ -228,11 +286,18 @@ Statement = Annotated[
     | AttestationWithdrawn
     | GovernanceNotified
     | DeploymentDecision
-    | NoncomplianceReported,
+    | NoncomplianceReported
+    | RiskReportPublished
+    | ExternalReviewRequested
+    | ModelInScope
+    | ModelDiscussionPublished
+    | SafetyCaseApproved,
     Field(discriminator="type"),
 ]
 
-STATEMENT_TYPES: tuple[str, ...] = (
+# The statement types of SPEC §2, in the order of its table. A `rsp-ledger.policy/v1` document
+# may name only these in `approvals` (SPEC §4), whatever else this ledger has learned since.
+V1_STATEMENT_TYPES: tuple[str, ...] = (
     "ledger_genesis",
     "principal_registered",
     "roles_set",
@@ -249,6 +314,16 @@ STATEMENT_TYPES: tuple[str, ...] = (
     "governance_notified",
     "deployment_decision",
     "noncompliance_reported",
+)
+
+# Every statement type this ledger reads: SPEC §2's, then those of policy v2 (docs/rules.md).
+STATEMENT_TYPES: tuple[str, ...] = (
+    *V1_STATEMENT_TYPES,
+    "risk_report_published",
+    "external_review_requested",
+    "model_in_scope",
+    "model_discussion_published",
+    "safety_case_approved",
 )
 
 # Statements that govern the ledger itself (SPEC §2, acceptance).
@@ -313,34 +388,99 @@ def cited_ids(statement: Statement) -> tuple[str, ...]:
             return (statement.regarding,)
         case NoncomplianceReported() if statement.regarding is not None:
             return (statement.regarding,)
+        case ExternalReviewRequested():
+            return (statement.report,)
+        case ModelDiscussionPublished() if statement.risk_report is not None:
+            return (statement.risk_report,)
         case _:
             return ()
 
 
+# The types whose statements can cite another statement (`cited_ids` may be non-empty).
+CITING_TYPES: frozenset[str] = frozenset(
+    {
+        "capability_determination",
+        "safeguards_determination",
+        "deployment_decision",
+        "attestation_withdrawn",
+        "governance_notified",
+        "noncompliance_reported",
+        "external_review_requested",
+        "model_discussion_published",
+    }
+)
+
+_MODELS: dict[str, type[StatementBase]] = {
+    get_args(cls.model_fields["type"].annotation)[0]: cls for cls in StatementBase.__subclasses__()
+}
+
+
+def condition_values(statement_type: str) -> dict[str, tuple[bool | str, ...]]:
+    """The fields of a statement type that a policy condition may test, with the values each may
+    take: the booleans and the fields limited to a few strings (a `Literal`), except `type`."""
+    cls = _MODELS.get(statement_type)
+    if cls is None:
+        return {}
+    found: dict[str, tuple[bool | str, ...]] = {}
+    for name, info in cls.model_fields.items():
+        annotation = info.annotation
+        if name == "type":
+            continue
+        if annotation is bool:
+            found[name] = (True, False)
+        elif get_origin(annotation) is Literal:
+            found[name] = tuple(get_args(annotation))
+    return found
+
+
+def has_field(statement_type: str, name: str) -> bool:
+    """True when statements of `statement_type` have a field `name`."""
+    cls = _MODELS.get(statement_type)
+    return cls is not None and name in cls.model_fields
+
+
+def matches(statement: Statement, when: Mapping[str, bool | str]) -> bool:
+    """True when every field named in `when` has exactly that value in `statement`."""
+    return all(
+        type(getattr(statement, name, None)) is type(value) and getattr(statement, name) == value
+        for name, value in when.items()
+    )
+
+
 __all__ = [
+    "CITING_TYPES",
     "GOVERNANCE_TYPES",
     "STATEMENT_TYPES",
+    "V1_STATEMENT_TYPES",
     "AdminKey",
     "AttestationWithdrawn",
     "CapabilityDetermination",
     "CapabilityFinding",
     "ComputeMeasured",
     "DeploymentDecision",
+    "ExternalReviewRequested",
     "GovernanceNotified",
     "KeyAdded",
     "KeyRevoked",
     "LedgerGenesis",
+    "ModelDiscussionPublished",
+    "ModelInScope",
     "ModelRegistered",
     "NoncomplianceReported",
     "PolicyAdopted",
     "PrincipalRegistered",
     "RequiredLevels",
+    "RiskReportPublished",
     "RolesSet",
     "SafeguardAttestation",
     "SafeguardsDetermination",
+    "SafetyCaseApproved",
     "Statement",
     "StatementBase",
     "cited_ids",
+    "condition_values",
+    "has_field",
+    "matches",
     "parse_statement",
     "statement_model",
 ]

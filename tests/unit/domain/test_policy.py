@@ -103,7 +103,7 @@ INVALID: list[tuple[str, Edit, str]] = [
     ("missing threshold requires", _drop("thresholds/1/requires"), "thresholds[1].requires: required field is missing"),
     ("null title", _set("title", None), "title may be absent but not null"),
     ("null requires part", _set("thresholds/1/requires/deployment", None), "deployment may be absent but not null"),
-    ("wrong schema", _set("schema", "rsp-ledger.policy/v2"), "schema: expected 'rsp-ledger.policy/v1'"),
+    ("wrong schema", _set("schema", "rsp-ledger.policy/v3"), "schema: expected 'rsp-ledger.policy/v1'"),
     # levels is non-empty, distinct and ascending
     ("no levels", _set("levels", []), "levels: expected at least one level"),
     ("a level twice", _set("levels", ["ASL-2", "ASL-3", "ASL-3", "ASL-4"]), "levels: expected distinct entries, found 'ASL-3' 2 times"),
