@@ -34,6 +34,8 @@ from cli._common import (
 from domain.compliance.determinations import number
 from domain.ids import format_time
 from ledger import schema
+from ledger.client import RemoteLedger
+from ledger.config import is_http, resolve_ledger_url
 from ledger.errors import UsageError
 from ledger.store import Ledger
 from projections.projection import CatchUp, StateProjection
@@ -239,11 +241,16 @@ def status(model: str | None, as_of: str | None, ledger_url: str | None, as_json
     """Where each model (or MODEL) stands: determination, freshness, safeguards, deployments,
     verdicts and what is owed; and the organisation's policy, principals and keys."""
     at = parse_time_option(as_of, "--as-of")
-    with open_projection(ledger_url) as (ledger, projection):
-        if at is not None:
-            doc = projection.status_as_of(at, model)
-        else:
-            doc = projection.status(default_time(ledger), model)
+    url = resolve_ledger_url(ledger_url)
+    if is_http(url):  # a ledger service answers from its own projection
+        with RemoteLedger(url) as service:
+            doc = service.status(model, at)
+    else:
+        with open_projection(ledger_url) as (ledger, projection):
+            if at is not None:
+                doc = projection.status_as_of(at, model)
+            else:
+                doc = projection.status(default_time(ledger), model)
     emit(doc, as_json, lambda: _echo_status(doc))
 
 
@@ -254,8 +261,13 @@ def status(model: str | None, as_of: str | None, ledger_url: str | None, as_json
 @handle_errors
 def timeline(model: str, ledger_url: str | None, as_json: bool) -> None:
     """Every entry that changed MODEL's state, with the policy in force at each."""
-    with open_projection(ledger_url) as (_ledger, projection):
-        doc = projection.timeline(model)
+    url = resolve_ledger_url(ledger_url)
+    if is_http(url):  # a ledger service answers from its own projection
+        with RemoteLedger(url) as service:
+            doc = service.timeline(model)
+    else:
+        with open_projection(ledger_url) as (_ledger, projection):
+            doc = projection.timeline(model)
 
     def human() -> None:
         for e in doc["events"]:

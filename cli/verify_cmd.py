@@ -19,6 +19,7 @@ from cli._common import (
     ledger_option,
     open_ledger,
 )
+from ledger.client import RemoteLedger
 from ledger.errors import UsageError
 from ledger.export import export_bundle
 from ledger.store import Ledger
@@ -86,13 +87,12 @@ def export_command(
 ) -> None:
     """Write the signed export bundle of SPEC §6 for auditors and regulators."""
     with open_ledger(ledger_url, ledger_key_file, need_key=True) as ledger:
-        if not isinstance(ledger, Ledger):
-            # The manifest is signed with the ledger key, which only the service holds.
-            raise UsageError(
-                f"export reads the ledger's database and signs with its key; {ledger.display_url} "
-                "is a service: run export where the database and the ledger key are"
-            )
-        result = export_bundle(ledger, out, redact=redact, size=size)
+        if isinstance(ledger, RemoteLedger):  # the service signs with the key it holds
+            result = ledger.export(out, redact=redact, size=size)
+        elif isinstance(ledger, Ledger):
+            result = export_bundle(ledger, out, redact=redact, size=size)
+        else:
+            raise UsageError(f"export: cannot export from {ledger.display_url}")
     m = result.manifest
 
     def human() -> None:

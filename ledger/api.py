@@ -190,6 +190,27 @@ class LedgerKeyOut(_Wire):
     time_source: str
 
 
+class StatusDocument(BaseModel):
+    """`rsp-ledger status --json` (issue 5): the organisation and each model, at a time."""
+
+    model_config = ConfigDict(extra="allow")
+    format: str
+    as_of: str
+    log: dict[str, Any]
+    organisation: dict[str, Any]
+    models: list[dict[str, Any]]
+
+
+class TimelineDocument(BaseModel):
+    """`rsp-ledger timeline MODEL --json` (issue 5)."""
+
+    model_config = ConfigDict(extra="allow")
+    format: str
+    model: str
+    log: dict[str, Any]
+    events: list[dict[str, Any]]
+
+
 class VerdictsOut(_Wire):
     size: int
     verdicts: list[VerdictOut]

@@ -17,10 +17,12 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import tempfile
 import time
 import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import httpx
@@ -39,8 +41,10 @@ from ledger.errors import (
     TimeError,
     UsageError,
 )
+from ledger.export import ExportResult
 from ledger.store import RecordedEntry, Submission
 from ledger.tree import ProofRequestError
+from verify.bundle import BundleReader, Manifest, parse_manifest
 from verify.details import Detail, DetailError, parse_detail
 from verify.dsse import Envelope
 from verify.entry import Entry, MalformedEntryError, parse_entry
@@ -289,7 +293,7 @@ class RemoteLedger:
         return entry
 
     def _statement(self, statement_id: str) -> api.StatementOut:
-        path = f"/v1/statements/{urllib.parse.quote(statement_id, safe='')}"
+        path = f"/v1/statements/{_segment(statement_id)}"
         return self._get(path, api.StatementOut)
 
     def statement_entry(self, statement_id: str) -> Entry:
@@ -331,6 +335,66 @@ class RemoteLedger:
 
     def verdicts(self) -> api.VerdictsOut:
         return self._get("/v1/verdicts", api.VerdictsOut)
+
+    # -- state (issue 5) --------------------------------------------------------------------
+    def status(self, model: str | None = None, as_of: datetime | None = None) -> dict[str, Any]:
+        """The status document, as `rsp-ledger status` prints it against the database."""
+        params = {"as_of": format_time(as_of) if as_of is not None else None}
+        path = "/v1/models" if model is None else f"/v1/models/{_segment(model)}/state"
+        return self._get(path, api.StatusDocument, **params).model_dump()
+
+    def timeline(self, model: str) -> dict[str, Any]:
+        path = f"/v1/models/{_segment(model)}/timeline"
+        return self._get(path, api.TimelineDocument).model_dump()
+
+    # -- exports ----------------------------------------------------------------------------
+    def export(
+        self, out_path: str | os.PathLike[str], *, redact: bool = False, size: int | None = None
+    ) -> ExportResult:
+        """The service's signed bundle (SPEC §6), written to `out_path` atomically: into a
+        temporary file beside it, flushed to disk, then renamed into place."""
+        out = Path(out_path)
+        folder = out.parent if str(out.parent) else Path(".")
+        params = _params({"redact": "true" if redact else "false", "size": size})
+        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{out.name}.", suffix=".tmp")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                try:
+                    with self._http.stream("POST", "/v1/exports", params=params) as response:
+                        if not response.is_success:
+                            response.read()
+                            self._raise(response)
+                        for block in response.iter_bytes():
+                            f.write(block)
+                        headers = response.headers
+                except httpx.TransportError as e:
+                    raise ServiceError(f"export from {self.url} failed in transit: {e}") from e
+                f.flush()
+                os.fsync(f.fileno())
+            manifest = _manifest_of(tmp)
+            os.replace(tmp, out)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        try:
+            committed = int(headers["X-Bundle-Details-Committed"])
+            written = int(headers["X-Bundle-Details-Written"])
+        except (KeyError, ValueError) as e:
+            raise ServiceError(f"{self.url}: expected X-Bundle-Details-* headers") from e
+        return ExportResult(manifest, out, committed, written)
+
+
+def _segment(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
+
+
+def _manifest_of(path: Path) -> Manifest:
+    try:
+        with BundleReader(path) as bundle:
+            return parse_manifest(bundle.read("manifest.json"))
+    except VerificationError as e:
+        raise ServiceError(f"the service sent a bundle that cannot be read: {e}") from e
 
 
 def _params(params: dict[str, Any]) -> dict[str, Any]:

@@ -20,22 +20,32 @@ import json
 import logging
 import os
 import stat
+import tempfile
 import threading
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+import time
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.compliance import ComplianceEngine, Verdict, summary
 from domain.errors import LedgerError, RspLedgerError, VerificationError
-from domain.ids import TimeFormatError, is_statement_id, parse_time
+from domain.ids import TimeFormatError, is_ident, is_statement_id, parse_time
 from domain.log import LogRecord
 from ledger import api
 from ledger.db import DatabaseUnavailableError
@@ -48,9 +58,11 @@ from ledger.errors import (
     TimeError,
     UsageError,
 )
+from ledger.export import export_bundle
 from ledger.keyfile import read_private_key
 from ledger.store import Ledger, RecordedEntry, Submission
 from ledger.tree import ProofRequestError
+from projections import ProjectionError, StateProjection, TrackingConflictError
 from verify.details import Detail, parse_detail
 from verify.dsse import Envelope, parse_envelope
 from verify.merkle import leaf_hash
@@ -129,11 +141,45 @@ def compliance_warnings(verdict: Verdict | None) -> list[str]:
 
 
 # -- the service --------------------------------------------------------------------------------
+class StoreEntrySource:
+    """The ledger's store as the projection's `EntrySource`: exact leaf bytes by seq."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def size(self) -> int:
+        return self.ledger.size()
+
+    def leaves(self, start: int, stop: int) -> Iterable[bytes]:
+        return self.ledger.raw_entries(start, stop)
+
+    def leaves_at(self, seqs: Sequence[int]) -> Iterable[bytes]:
+        return [self.ledger.entry(seq).leaf for seq in seqs]
+
+    def wait(self, size: int, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while (current := self.ledger.size()) <= size and time.monotonic() < deadline:
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        return current
+
+
 @dataclass
 class Service:
     ledger: Ledger
     feed: ComplianceFeed
+    projection: StateProjection
     read_token: str | None
+
+    def status(self, model: str | None, as_of: datetime | None) -> dict[str, Any]:
+        """The status document (issue 5), as `rsp-ledger status` computes it."""
+        if as_of is not None:
+            return self.projection.status_as_of(as_of, model)
+        ledger = self.ledger
+        if ledger.time_source == "asserted":  # the operator's clock: the last recorded time
+            at = ledger.entry(ledger.size() - 1).recorded_at
+        else:
+            at = datetime.now(UTC)
+        return self.projection.status(at, model)
 
     def judge(
         self, recorded: list[tuple[RecordedEntry, Envelope]]
@@ -187,6 +233,19 @@ def _parse_time(value: str | None, what: str) -> datetime | None:
         raise UsageError(f"{what}: {e}") from e
 
 
+def _check_id(value: str, valid: Callable[[str], bool], what: str) -> None:
+    if not valid(value):
+        more = "…" if len(value) > 64 else ""
+        raise UsageError(f"expected {what} (SPEC §1), found {value[:64]!r}{more}")
+
+
+_EXPORT_HEADERS = {
+    "X-Bundle-Tree-Size": {"schema": {"type": "integer"}},
+    "X-Bundle-Details-Committed": {"schema": {"type": "integer"}},
+    "X-Bundle-Details-Written": {"schema": {"type": "integer"}},
+}
+
+
 def _submission(envelope: Mapping[str, Any], details: Mapping[str, Any] | None) -> Submission:
     env = parse_envelope(dict(envelope))
     detail: Detail | None = None if details is None else parse_detail(dict(details))
@@ -214,7 +273,8 @@ def create_app(
             503: {"model": api.ErrorResponse},
         },
     )
-    app.state.service = Service(ledger, ComplianceFeed(ledger), read_token)
+    projection = StateProjection(ledger.engine, StoreEntrySource(ledger))
+    app.state.service = Service(ledger, ComplianceFeed(ledger), projection, read_token)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     _add_error_handlers(app)
     _add_routes(app)
@@ -348,11 +408,7 @@ def _add_routes(app: FastAPI) -> None:
     )
     def statement(statement_id: str, service: Reader) -> api.StatementOut:
         """One statement, its entry's seq and time, its signatures and any disclosed details."""
-        if not is_statement_id(statement_id):
-            raise UsageError(
-                f"expected a statement id (SPEC §1), found {statement_id[:64]!r}"
-                + ("…" if len(statement_id) > 64 else "")
-            )
+        _check_id(statement_id, is_statement_id, "a statement id")
         e = service.ledger.statement_entry(statement_id)
         detail = service.ledger.detail(statement_id)
         return api.StatementOut(
@@ -406,6 +462,83 @@ def _add_routes(app: FastAPI) -> None:
         proof = service.ledger.consistency_proof(old, n)
         return api.ConsistencyProofOut(old=old, new=n, hashes=[b64(h) for h in proof])
 
+    @app.get("/v1/models", response_model=api.StatusDocument, tags=["state"])
+    def models(
+        service: Reader, as_of: Annotated[str | None, Query(description="RFC 3339")] = None
+    ) -> JSONResponse:
+        """Every model's state (the `rsp-ledger status` document): now (on an asserted ledger,
+        at the last recorded time), or as the log stood at `as_of`."""
+        return JSONResponse(service.status(None, _parse_time(as_of, "as_of")))
+
+    @app.get(
+        "/v1/models/{model}/state",
+        response_model=api.StatusDocument,
+        responses={404: {"model": api.ErrorResponse}},
+        tags=["state"],
+    )
+    def model_state(
+        model: str,
+        service: Reader,
+        as_of: Annotated[str | None, Query(description="RFC 3339")] = None,
+    ) -> JSONResponse:
+        """One model's state, now or as the log stood at `as_of`."""
+        _check_id(model, is_ident, "a model id")
+        return JSONResponse(service.status(model, _parse_time(as_of, "as_of")))
+
+    @app.get(
+        "/v1/models/{model}/timeline",
+        response_model=api.TimelineDocument,
+        responses={404: {"model": api.ErrorResponse}},
+        tags=["state"],
+    )
+    def model_timeline(model: str, service: Reader) -> JSONResponse:
+        """Every entry that changed the model's state, with the policy in force at each."""
+        _check_id(model, is_ident, "a model id")
+        return JSONResponse(service.projection.timeline(model))
+
+    @app.post(
+        "/v1/exports",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"application/zip": {}}, "headers": _EXPORT_HEADERS}},
+        tags=["exports"],
+    )
+    def export(
+        service: Reader,
+        redact: bool = False,
+        size: Annotated[int | None, Query(ge=1)] = None,
+    ) -> StreamingResponse:
+        """The signed export bundle of SPEC §6, streamed; `?redact=true` leaves out every detail."""
+        folder = tempfile.TemporaryDirectory(prefix="rsp-export-")
+        try:
+            path = Path(folder.name) / "bundle.zip"
+            result = export_bundle(service.ledger, path, redact=redact, size=size)
+            stream = path.open("rb")
+        except BaseException:
+            folder.cleanup()
+            raise
+        m = result.manifest
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                while block := stream.read(1 << 16):
+                    yield block
+            finally:
+                stream.close()
+                folder.cleanup()
+
+        name = f"{m.origin.replace('/', '_')}-{m.tree_size}.zip"
+        return StreamingResponse(
+            chunks(),
+            media_type="application/zip",
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "Content-Length": str(path.stat().st_size),
+                "X-Bundle-Tree-Size": str(m.tree_size),
+                "X-Bundle-Details-Committed": str(result.details_committed),
+                "X-Bundle-Details-Written": str(result.details_written),
+            },
+        )
+
     @app.get("/v1/verdicts", response_model=api.VerdictsOut, tags=["compliance"])
     def verdicts(service: Reader) -> api.VerdictsOut:
         """Every verdict of SPEC §5 over the whole log, as the offline verifier gives them."""
@@ -422,6 +555,8 @@ def _add_routes(app: FastAPI) -> None:
 # Most specific first: the first class an error is an instance of decides.
 _STATUS: tuple[tuple[type[Exception], int, api.ErrorCode], ...] = (
     (ReadTokenError, 401, "unauthorized"),
+    (TrackingConflictError, 503, "unavailable"),
+    (ProjectionError, 404, "not-found"),
     (StatementConflictError, 409, "conflict"),
     (EnvelopeRefusedError, 422, "refused"),
     (TimeError, 422, "time"),
