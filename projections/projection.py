@@ -14,8 +14,8 @@
 - `rebuild()` drops the tables and builds them from the whole log, in one transaction.
 - `status(...)` reads the tables; `status_as_of(...)` replays the log up to a past time — the
   model's part of it only, when a model is named — and never reads stored state.
-- `follow(stop)` catches up whenever the source reports new entries (a PostgreSQL subscription or
-  SQLite polling, as the caller wires the source).
+- following the log live is `projections.follower`'s: a warm follower that holds the state in
+  memory and writes only what each new entry changes.
 
 Invariants:
 - the rows of every home are exactly what a replay of the whole log up to the tracked position
@@ -26,9 +26,8 @@ Invariants:
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -416,22 +415,6 @@ class StateProjection:
             self._insert_rows(conn, rows)
         first = tracked.last_seq + 1 if tracked is not None and not drop else 0
         return CatchUp("full", first, end - 1, end, None)
-
-    # -- following ---------------------------------------------------------------------------
-    def follow(
-        self,
-        stop: threading.Event,
-        *,
-        poll_s: float = 1.0,
-        on_catch_up: Callable[[CatchUp], None] | None = None,
-    ) -> None:
-        """Catch up, then wait for new entries and catch up again, until `stop` is set."""
-        while not stop.is_set():
-            result = self.catch_up()
-            if on_catch_up is not None and result.applied:
-                on_catch_up(result)
-            tracked = self.tracked()
-            self.source.wait(tracked.last_seq + 1 if tracked else 0, poll_s)
 
     # -- reading -----------------------------------------------------------------------------
     def _read(self) -> Connection:

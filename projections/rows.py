@@ -103,8 +103,15 @@ class Rows:
         }
 
 
-def rows_of(tracker: StateTracker, homes: Iterable[str] | None) -> Rows:
-    """The rows of `homes` (None: every home) as the tracker knows them now."""
+def rows_of(
+    tracker: StateTracker,
+    homes: Iterable[str] | None,
+    *,
+    verdicts: bool = True,
+    timeline: bool = True,
+) -> Rows:
+    """The rows of `homes` (None: every home) as the tracker knows them now; without the
+    verdict or timeline rows when the caller writes those itself."""
     wanted = None if homes is None else set(homes)
     keys = sorted(set(tracker.homes()) if wanted is None else wanted)
     rows = Rows(wanted)
@@ -116,8 +123,10 @@ def rows_of(tracker: StateTracker, homes: Iterable[str] | None) -> Rows:
             facts = tracker.model_facts(key).to_json()
             rows.models.append({"model": key, "facts": dumps(facts)})
         rows.safeguards.extend(safeguards_row(s) for s in tracker.safeguards_of(key))
-        rows.verdicts.extend(verdict_row(v, key) for v in tracker.verdicts_of(key))
-        rows.timeline.extend(timeline_row(e) for e in tracker.timeline_of(key))
+        if verdicts:
+            rows.verdicts.extend(verdict_row(v, key) for v in tracker.verdicts_of(key))
+        if timeline:
+            rows.timeline.extend(timeline_row(e) for e in tracker.timeline_of(key))
     if (wanted is None or ORG in wanted) and not rows.org:
         # An empty log still has an organisation (no policy, no principals).
         rows.org.append({"id": 1, "facts": dumps(tracker.org_facts().to_json())})
