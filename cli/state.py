@@ -38,6 +38,7 @@ from ledger.client import RemoteLedger
 from ledger.config import is_http, resolve_ledger_url
 from ledger.errors import UsageError
 from ledger.store import Ledger
+from projections.follower import follow
 from projections.projection import CatchUp, StateProjection
 
 POLL_S = 0.2
@@ -111,12 +112,13 @@ class LedgerEntrySource:
 
 @contextmanager
 def open_projection(ledger_url: str | None) -> Iterator[tuple[Ledger, StateProjection]]:
+    if is_http(resolve_ledger_url(ledger_url)):
+        raise UsageError(
+            "--ledger: projections live in the ledger's database; expected a SQLAlchemy URL, "
+            "found a ledger service"
+        )
     with open_ledger(ledger_url) as ledger:
-        if not isinstance(ledger, Ledger):
-            raise UsageError(
-                "--ledger: projections live in the ledger's database; expected a SQLAlchemy "
-                "URL, found a ledger service"
-            )
+        assert isinstance(ledger, Ledger)
         ledger.size()  # refuses an uninitialised ledger with a clear error
         source = LedgerEntrySource(ledger)
         try:
@@ -292,10 +294,12 @@ def projections() -> None:
 def _catch_up_line(r: CatchUp) -> str:
     if r.mode == "none":
         return "already caught up"
-    return (
-        f"applied seq {r.first_seq}..{r.last_seq} ({r.applied} entries, {r.mode} replay of "
-        f"{r.replayed} entries)"
-    )
+    how = {
+        "full": f"replayed the whole log, {r.replayed} entries",
+        "incremental": f"replayed {r.replayed} entries of the models concerned",
+        "warm": "state held in memory",
+    }.get(r.mode, r.mode)
+    return f"applied seq {r.first_seq}..{r.last_seq} ({r.applied} entries; {how})"
 
 
 @projections.command("rebuild")
@@ -365,6 +369,6 @@ def projections_follow(poll: float, max_seconds: float | None, ledger_url: str |
 
     with open_projection(ledger_url) as (_ledger, projection):
         try:
-            projection.follow(stop, poll_s=poll, on_catch_up=report)
+            follow(projection, stop, poll_s=poll, on_catch_up=report)
         except KeyboardInterrupt:
             stop.set()
