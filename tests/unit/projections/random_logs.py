@@ -17,7 +17,7 @@ import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from hypothesis import strategies as st
 
@@ -86,8 +86,26 @@ def actions(max_size: int = 40) -> st.SearchStrategy[list[Action]]:
     return st.lists(action, min_size=min(10, max_size), max_size=max_size)
 
 
+class KeyNames(Protocol):
+    """Public keys and key ids by key name (`eval#0`): fixed fakes, or real keys to sign with."""
+
+    def public_key(self, name: str) -> str: ...
+
+    def kid(self, name: str) -> str: ...
+
+
+class FakeKeys:
+    def public_key(self, name: str) -> str:
+        return public_key(name)
+
+    def kid(self, name: str) -> str:
+        return kid(name)
+
+
 @dataclass
 class _Log:
+    keys: KeyNames = field(default_factory=FakeKeys)
+    signers: list[tuple[str, ...]] = field(default_factory=list)
     records: list[LogRecord] = field(default_factory=list)
     t: datetime = T0
     key_of: dict[str, str] = field(default_factory=dict)  # principal → current key name
@@ -110,7 +128,9 @@ class _Log:
             "issuer": by[0],
             **fields,
         }
-        keys = tuple(dict.fromkeys(kid(self.key_of[p]) for p in by))
+        names = tuple(dict.fromkeys(self.key_of[p] for p in by))
+        keys = tuple(self.keys.kid(n) for n in names)
+        self.signers.append(names)
         self.records.append(LogRecord(len(self.records), self.t, parse_statement(statement), keys))
         self.when[sid] = self.t
         return sid
@@ -127,7 +147,14 @@ def _subset(items: tuple[str, ...], mask: int) -> list[str]:
 def play(acts: list[Action]) -> list[LogRecord]:
     """The records of a ledger that accepted a genesis, the principals, the bootstrap policy,
     and then the actions, in order."""
-    log = _Log()
+    return play_signed(acts, FakeKeys())[0]
+
+
+def play_signed(
+    acts: list[Action], keys: KeyNames
+) -> tuple[list[LogRecord], list[tuple[str, ...]]]:
+    """The records, and the names of the keys that sign each one."""
+    log = _Log(keys)
     log.key_of["admin"] = "admin"
     log.add(
         "ledger_genesis",
@@ -135,7 +162,7 @@ def play(acts: list[Action]) -> list[LogRecord]:
         id="genesis",
         origin="test.example/rsp-ledger",
         time_source="asserted",
-        admins=[{"principal": "admin", "public_key": public_key("admin")}],
+        admins=[{"principal": "admin", "public_key": keys.public_key("admin")}],
     )
     for name, roles in PEOPLE.items():
         log.add(
@@ -143,7 +170,7 @@ def play(acts: list[Action]) -> list[LogRecord]:
             ["admin"],
             principal=name,
             roles=roles,
-            public_keys=[public_key(f"{name}#0")],
+            public_keys=[keys.public_key(f"{name}#0")],
         )
         log.key_of[name] = f"{name}#0"
     log.add(
@@ -166,7 +193,7 @@ def play(acts: list[Action]) -> list[LogRecord]:
     for act in acts:
         log.t += timedelta(days=act.days)
         _play(log, act)
-    return log.records
+    return log.records, log.signers
 
 
 def _play(log: _Log, act: Action) -> None:
@@ -363,11 +390,11 @@ def _play(log: _Log, act: Action) -> None:
             who = _pick(["sec", "eval", "ceo", "rso"], p[0])
             old = log.key_of[who]
             new = f"{who}#{int(old.split('#')[1]) + 1}"
-            log.add("key_added", ["admin"], principal=who, public_key=public_key(new))
+            log.add("key_added", ["admin"], principal=who, public_key=log.keys.public_key(new))
             log.add(
                 "key_revoked",
                 ["admin"],
-                key_id=kid(old),
+                key_id=log.keys.kid(old),
                 reason="compromised" if p[1] % 2 else "rotated",
                 **(
                     {"compromised_since": format_time(t - timedelta(days=(0, 3, 20)[p[2] % 3]))}
