@@ -21,48 +21,27 @@ import logging
 import os
 import stat
 import tempfile
-import threading
-import time
-from collections.abc import (
-    Awaitable,
-    Callable,
-    Iterable,
-    Iterator,
-    Mapping,
-    MutableMapping,
-    Sequence,
-)
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from domain.compliance import ComplianceEngine, Verdict, summary
-from domain.errors import LedgerError, RspLedgerError, VerificationError
+from domain.compliance import Verdict, summary
+from domain.errors import LedgerError, VerificationError
 from domain.ids import TimeFormatError, is_ident, is_statement_id, parse_time
-from domain.log import LogRecord
 from ledger import api
-from ledger.db import DatabaseUnavailableError
-from ledger.errors import (
-    EnvelopeRefusedError,
-    KeyFileError,
-    LedgerStateError,
-    NotFoundError,
-    StatementConflictError,
-    TimeError,
-    UsageError,
-)
+from ledger._service_follow import ComplianceFeed, StoreEntrySource, compliance_warnings
+from ledger._service_http import BodyLimitMiddleware, ReadTokenError, add_error_handlers
+from ledger.errors import EnvelopeRefusedError, KeyFileError, NotFoundError, UsageError
 from ledger.export import export_bundle
 from ledger.keyfile import read_private_key
 from ledger.store import Ledger, RecordedEntry, Submission
-from ledger.tree import ProofRequestError
-from projections import ProjectionError, StateProjection, TrackingConflictError
+from projections import StateProjection
 from verify.details import Detail, parse_detail
 from verify.dsse import Envelope, parse_envelope
 from verify.merkle import leaf_hash
@@ -85,84 +64,7 @@ def b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
 
-class ReadTokenError(LedgerError):
-    """A read without the configured bearer token, or with a wrong one."""
-
-
-# -- the compliance engine, following the log ---------------------------------------------------
-class ComplianceFeed:
-    """One `ComplianceEngine` per worker, fed the log in seq order as it grows.
-
-    Other workers and hosts append too, so before judging an entry the engine catches up on
-    everything recorded before it, read back from the store. Verdicts are the engine's, so they
-    are exactly those the offline verifier gives for the same prefix of the log.
-    """
-
-    def __init__(self, ledger: Ledger) -> None:
-        self._ledger = ledger
-        self._engine = ComplianceEngine()
-        self._lock = threading.Lock()
-
-    def _catch_up(self, stop: int) -> None:
-        start = self._engine.entries
-        if start < stop:
-            for entry in self._ledger.entries(start, stop):
-                self._engine.add(entry.record())
-
-    def verdicts_for(self, recorded: list[tuple[RecordedEntry, Envelope]]) -> list[Verdict | None]:
-        """The verdict each recorded statement gets (None when it is not judged, SPEC §5)."""
-        out: list[Verdict | None] = []
-        with self._lock:
-            for entry, envelope in recorded:
-                self._catch_up(entry.seq)
-                if self._engine.entries == entry.seq:
-                    record = LogRecord(
-                        entry.seq, entry.recorded_at, envelope.statement, envelope.key_ids
-                    )
-                    out.append(self._engine.add(record))
-                else:  # a resubmission, or an entry this worker has already read back
-                    out.append(self._engine.verdict_of(entry.statement_id))
-        return out
-
-    def verdicts(self, size: int) -> list[Verdict]:
-        with self._lock:
-            self._catch_up(size)
-            return self._engine.verdicts()
-
-
-def compliance_warnings(verdict: Verdict | None) -> list[str]:
-    if verdict is None or verdict.is_compliant:
-        return []
-    if not verdict.failed:
-        return [f"{verdict.statement}: {verdict.verdict}"]
-    return [
-        f"{verdict.statement}: {verdict.verdict}: {f.rule}: {f.message}" for f in verdict.failed
-    ]
-
-
 # -- the service --------------------------------------------------------------------------------
-class StoreEntrySource:
-    """The ledger's store as the projection's `EntrySource`: exact leaf bytes by seq."""
-
-    def __init__(self, ledger: Ledger) -> None:
-        self.ledger = ledger
-
-    def size(self) -> int:
-        return self.ledger.size()
-
-    def leaves(self, start: int, stop: int) -> Iterable[bytes]:
-        return self.ledger.raw_entries(start, stop)
-
-    def leaves_at(self, seqs: Sequence[int]) -> Iterable[bytes]:
-        return [self.ledger.entry(seq).leaf for seq in seqs]
-
-    def wait(self, size: int, timeout: float) -> int:
-        deadline = time.monotonic() + timeout
-        while (current := self.ledger.size()) <= size and time.monotonic() < deadline:
-            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
-        return current
-
-
 @dataclass
 class Service:
     ledger: Ledger
@@ -276,7 +178,7 @@ def create_app(
     projection = StateProjection(ledger.engine, StoreEntrySource(ledger))
     app.state.service = Service(ledger, ComplianceFeed(ledger), projection, read_token)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
-    _add_error_handlers(app)
+    add_error_handlers(app)
     _add_routes(app)
     return app
 
@@ -549,166 +451,6 @@ def _add_routes(app: FastAPI) -> None:
             verdicts=[api.VerdictOut.of(v) for v in found],
             summary=summary(found, size),
         )
-
-
-# -- errors -------------------------------------------------------------------------------------
-# Most specific first: the first class an error is an instance of decides.
-_STATUS: tuple[tuple[type[Exception], int, api.ErrorCode], ...] = (
-    (ReadTokenError, 401, "unauthorized"),
-    (TrackingConflictError, 503, "unavailable"),
-    (ProjectionError, 404, "not-found"),
-    (StatementConflictError, 409, "conflict"),
-    (EnvelopeRefusedError, 422, "refused"),
-    (TimeError, 422, "time"),
-    (NotFoundError, 404, "not-found"),
-    (ProofRequestError, 400, "proof"),
-    (UsageError, 400, "usage"),
-    (DatabaseUnavailableError, 503, "unavailable"),
-    (KeyFileError, 500, "internal"),
-    (LedgerStateError, 409, "state"),
-    (LedgerError, 422, "refused"),
-    (VerificationError, 422, "refused"),  # a malformed envelope, statement or detail
-)
-
-
-def _status_of(exc: Exception) -> tuple[int, api.ErrorCode]:
-    for cls, status, code in _STATUS:
-        if isinstance(exc, cls):
-            return status, code
-    return 500, "internal"
-
-
-def error_response(
-    status: int,
-    code: api.ErrorCode,
-    message: str,
-    *,
-    check: str | None = None,
-    line: int | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
-    body = api.ErrorResponse(
-        error=api.ErrorBody(status=status, code=code, message=message, check=check, line=line)
-    )
-    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(RspLedgerError)
-    async def project_error(_request: Request, exc: Exception) -> JSONResponse:
-        status, code = _status_of(exc)
-        if status >= 500:
-            log.error("request failed: %s", exc, exc_info=exc)
-        headers = {}
-        if status == 401:
-            headers["WWW-Authenticate"] = 'Bearer realm="rsp-ledger"'
-        if status == 503:
-            headers["Retry-After"] = "1"
-        message = str(exc) if status < 500 or code == "unavailable" else "internal error"
-        return error_response(
-            status,
-            code,
-            message,
-            check=getattr(exc, "check", None),
-            line=getattr(exc, "line", None),
-            headers=headers,
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def malformed(_request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        return error_response(400, "malformed", _validation_message(exc))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
-        code: api.ErrorCode = "not-found" if exc.status_code == 404 else "malformed"
-        status = exc.status_code if 400 <= exc.status_code < 500 else 400
-        return error_response(status, code, str(exc.detail), headers=exc.headers)
-
-    @app.exception_handler(Exception)
-    async def internal(_request: Request, exc: Exception) -> JSONResponse:
-        log.error("request failed", exc_info=exc)
-        return error_response(500, "internal", "internal error; the service logged it")
-
-
-def _validation_message(exc: RequestValidationError) -> str:
-    problems = []
-    for err in exc.errors()[:3]:
-        if err.get("type") == "json_invalid":
-            return "malformed request: expected a JSON body, found invalid JSON"
-        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        problems.append(f"{where}: {err.get('msg', 'invalid')}")
-    return "malformed request: " + "; ".join(problems)
-
-
-# -- the body limit -----------------------------------------------------------------------------
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-class BodyLimitMiddleware:
-    """Refuse bodies over `max_bytes` with a 413: by Content-Length before reading anything, and
-    otherwise (chunked) by counting as the body streams in, before the app sees any of it. A
-    body within the limit is handed on whole (the endpoints read it whole anyway)."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.max_bytes
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = -1
-                if declared < 0:
-                    await error_response(400, "malformed", "invalid Content-Length")(
-                        scope, receive, send
-                    )
-                    return
-                if declared > limit:
-                    await self._too_large(f"{declared} bytes", scope, receive, send)
-                    return
-        chunks: list[bytes] = []
-        seen = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                await self.app(scope, _replay([], message, receive), send)
-                return
-            chunk = message.get("body", b"")
-            seen += len(chunk)
-            if seen > limit:
-                await self._too_large("more", scope, receive, send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-        await self.app(scope, _replay([body], None, receive), send)
-
-    async def _too_large(self, found: str, scope: Scope, receive: Receive, send: Send) -> None:
-        message = f"request body: expected at most {self.max_bytes} bytes, found {found}"
-        await error_response(413, "too-large", message)(scope, receive, send)
-
-
-def _replay(messages: list[Message], last: Message | None, receive: Receive) -> Receive:
-    """A `receive` that gives `messages`, then `last` if any, then defers to `receive`."""
-    queue = [*messages, *([last] if last is not None else [])]
-
-    async def replayed() -> Message:
-        return queue.pop(0) if queue else await receive()
-
-    return replayed
 
 
 # -- the worker entry point ---------------------------------------------------------------------
