@@ -779,6 +779,16 @@ class Ledger:
         details_jcs = bytes(row[1])
         return Detail(statement_id, bytes(row[0]), json.loads(details_jcs), details_jcs)
 
+    def erase_detail(self, statement_id: str) -> bool:
+        """Erase a statement's details (SPEC §7, a legal erasure duty, say): the salted details
+        live outside the hashed log, so every entry, root and proof stays as it was; exports
+        from now on are `redacted`. True when there was a detail to erase."""
+        with self.engine.connect() as conn, conn.begin():
+            result = conn.execute(
+                schema.details.delete().where(schema.details.c.statement_id == statement_id)
+            )
+        return bool(result.rowcount)
+
     # -- checkpoints and proofs -------------------------------------------------------------
     def _check_size(self, size: int | None, what: str) -> int:
         current = self.size()
