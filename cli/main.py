@@ -25,11 +25,13 @@ from cli._common import (
 )
 from cli.compliance import check, verdicts, warn
 from cli.demo import demo
+from cli.ledger_key import ledger_key
 from cli.policy import policy
 from cli.proofs import check_proof, checkpoint, prove
 from cli.serve import serve
 from cli.state import projections, status, timeline
 from cli.verify_cmd import export_command, verify_command
+from cli.witness import witness
 from domain.errors import VerificationError
 from domain.ids import format_time
 from domain.statements import statement_model
@@ -361,19 +363,8 @@ def show(statement_id: str, ledger_url: str | None, as_json: bool) -> None:
     emit(data, as_json, human)
 
 
-@main.command("ledger-key")
-@ledger_option
-@json_option
-@handle_errors
-def ledger_key(ledger_url: str | None, as_json: bool) -> None:
-    """Print the ledger's verifier key (vkey), the auditor's trust root."""
-    with open_ledger(ledger_url) as ledger:
-        vkey = ledger.vkey
-        origin = ledger.origin
-    emit({"vkey": vkey, "origin": origin}, as_json, lambda: click.echo(vkey))
-
-
 main.add_command(demo)
+main.add_command(ledger_key)
 main.add_command(check)
 main.add_command(verdicts)
 main.add_command(checkpoint)
@@ -381,6 +372,7 @@ main.add_command(prove)
 main.add_command(check_proof)
 main.add_command(policy)
 main.add_command(serve)
+main.add_command(witness)
 main.add_command(verify_command)
 main.add_command(export_command)
 main.add_command(status)

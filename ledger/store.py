@@ -40,6 +40,7 @@ from ledger import schema
 from ledger.db import WRITE, is_sqlite, lock_schema, make_engine
 from ledger.errors import (
     EnvelopeRefusedError,
+    KeyFileError,
     LedgerStateError,
     NotFoundError,
     StatementConflictError,
@@ -249,6 +250,20 @@ class Ledger:
     @property
     def vkey(self) -> str:
         return self._require_initialised()["vkey"]
+
+    def _current_signer(self, conn: Connection, origin: str) -> Signer:
+        """The signer, checked in the caller's transaction against the ledger's current vkey: a
+        process still holding a key retired by `ledger-key rotate` must not sign for the log."""
+        signer = self._require_signer()
+        current = conn.execute(
+            select(schema.meta.c.value).where(schema.meta.c.key == "vkey")
+        ).scalar()
+        if current is not None and format_vkey(origin, signer.public_raw) != current:
+            raise KeyFileError(
+                f"the ledger key in use is not the ledger's current key {current}: "
+                "it was rotated; use the new key file"
+            )
+        return signer
 
     def _require_signer(self) -> Signer:
         if self._signer is None:
@@ -693,7 +708,9 @@ class Ledger:
                 else None,
             )
         )
-        note = sign_checkpoint(Checkpoint(origin, batch.size, root), origin, self._require_signer())
+        note = sign_checkpoint(
+            Checkpoint(origin, batch.size, root), origin, self._current_signer(conn, origin)
+        )
         conn.execute(
             schema.checkpoints.insert(), [{"size": batch.size, "root": root, "note": note}]
         )
@@ -870,7 +887,7 @@ class Ledger:
         return tuple(added)
 
     def _sign_past_checkpoint(self, size: int) -> str:
-        signer = self._require_signer()
+        self._require_signer()  # refuse early, before taking the writers' lock
         origin = self.origin
         with self._write() as (conn, _session):
             c = schema.checkpoints
@@ -895,7 +912,9 @@ class Ledger:
                 consistency_proof(
                     source, int(earlier[0]), size, old_root=bytes(earlier[1]), new_root=root
                 )
-            note = sign_checkpoint(Checkpoint(origin, size, root), origin, signer)
+            note = sign_checkpoint(
+                Checkpoint(origin, size, root), origin, self._current_signer(conn, origin)
+            )
             conn.execute(c.insert(), [{"size": size, "root": root, "note": note}])
         return str(note)
 
