@@ -1,9 +1,10 @@
-"""The policy documents shipped in `policies/` (issue 4): valid under SPEC §4, and faithful.
+"""The policy documents shipped in `policies/` (issues 4 and 10): valid, and faithful.
 
-Each YAML file must convert to exactly the JSON policy object of SPEC §4, with provenance only in
-comments. Beyond validity, these tests pin the facts of the public texts that the encoding rests
-on, so that an edit which changes a threshold, a control, an approval or a window fails here and
-has to be argued for in `docs/policies/`.
+Each YAML file must convert to exactly the JSON policy object of SPEC §4 (or of
+`rsp-ledger.policy/v2`, docs/rules.md "Policy v2"), with provenance only in comments. Beyond
+validity, these tests pin the facts of the public texts that the encoding rests on, so that an
+edit which changes a threshold, a control, an approval, a window or a duty fails here and has to
+be argued for in `docs/policies/`.
 """
 
 from __future__ import annotations
@@ -16,12 +17,19 @@ from typing import Any
 import pytest
 import yaml
 
-from domain.policy import PolicyDocument, policy_problems
+from domain.policy import PolicyDocument, PolicyDocumentV2, policy_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "policies"
 DOCS = ROOT / "docs" / "policies"
-SHIPPED = ("anthropic-rsp-2.1", "anthropic-rsp-2.2", "openai-preparedness-v2")
+SHIPPED = (
+    "anthropic-rsp-2.1",
+    "anthropic-rsp-2.2",
+    "anthropic-rsp-3.0",
+    "google-deepmind-fsf-3.0",
+    "openai-preparedness-v2",
+)
+V2_SHIPPED = ("anthropic-rsp-3.0", "google-deepmind-fsf-3.0")
 
 # SPEC §1: levels, scopes, roles, control ids and threshold ids.
 IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -30,6 +38,7 @@ SPEC_FIELDS = {
     "schema", "id", "version", "title", "levels", "scopes", "standards", "thresholds",
     "assessment", "safeguards", "approvals", "notify_before_deployment",
 }  # fmt: skip
+V2_FIELDS = {"duties", "approvals_if", "safety_case_before"}
 DECISIONS = ("capability_determination", "safeguards_determination", "deployment_decision")
 
 
@@ -65,6 +74,16 @@ def openai() -> dict[str, Any]:
     return load("openai-preparedness-v2")
 
 
+@pytest.fixture(scope="module")
+def rsp30() -> dict[str, Any]:
+    return load("anthropic-rsp-3.0")
+
+
+@pytest.fixture(scope="module")
+def fsf30() -> dict[str, Any]:
+    return load("google-deepmind-fsf-3.0")
+
+
 # -- every shipped document ------------------------------------------------------------------------
 
 
@@ -83,11 +102,14 @@ def test_is_a_valid_policy(name: str) -> None:
 @pytest.mark.parametrize("name", SHIPPED)
 def test_converts_to_plain_json_with_only_spec_fields(name: str) -> None:
     obj = load(name)
-    assert set(obj) <= SPEC_FIELDS
-    assert SPEC_FIELDS - set(obj) <= {"title"}  # SPEC §4: only `title` is optional
+    v2 = name in V2_SHIPPED
+    fields = SPEC_FIELDS | V2_FIELDS if v2 else SPEC_FIELDS
+    assert set(obj) <= fields
+    assert fields - set(obj) <= {"title"}  # SPEC §4: only `title` is optional
     # YAML must not smuggle in dates, sets or other non-JSON values: a JSON round trip is exact.
     assert json.loads(json.dumps(obj, allow_nan=False)) == obj
-    assert obj["schema"] == "rsp-ledger.policy/v1"
+    assert obj["schema"] == ("rsp-ledger.policy/v2" if v2 else "rsp-ledger.policy/v1")
+    assert isinstance(PolicyDocument.parse(obj), PolicyDocumentV2) is v2
     assert isinstance(obj["version"], str)
 
 
@@ -101,6 +123,12 @@ def test_identifiers_have_the_form_of_spec_1(name: str) -> None:
         idents += [threshold["id"], *threshold["requires"].values()]
     for roles in obj["approvals"].values():
         idents += roles
+    for duty in obj.get("duties", []):
+        idents += [duty["id"], *duty.get("notified", [])]
+    for entries in obj.get("approvals_if", {}).values():
+        idents += [role for entry in entries for role in entry["roles"]]
+    for threshold_id, scopes in obj.get("safety_case_before", {}).items():
+        idents += [threshold_id, *scopes]
     bad = [i for i in idents if not IDENT.match(i)]
     assert bad == []
 
@@ -109,7 +137,7 @@ def test_identifiers_have_the_form_of_spec_1(name: str) -> None:
 def test_provenance_is_in_the_header_and_no_hash_is_invented(name: str) -> None:
     block = header(name)
     text = "\n".join(block)
-    assert re.search(r"^#\s+source:\s+https://\S+\.pdf$", text, re.M)
+    assert re.search(r"^#\s+source:\s+https://\S+$", text, re.M)
     assert re.search(r"^#\s+published:\s+\d{4}-\d{2}-\d{2}", text, re.M)
     sha = re.search(r"^#\s+sha256:\s+(.*)$", text, re.M)
     assert sha is not None
@@ -282,3 +310,150 @@ def test_openai_roles_and_readings(openai: dict[str, Any]) -> None:
     # The framework has no "cannot rule out counts as crossed" rule and no mandatory deep dive.
     assert openai["assessment"]["cannot_rule_out_counts_as_crossed"] is False
     assert openai["assessment"]["early_warning_requires_comprehensive"] is False
+
+
+# -- Anthropic RSP 3.0 (policy v2) -----------------------------------------------------------------
+
+
+def duty(obj: dict[str, Any], duty_id: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = [d for d in obj["duties"] if d["id"] == duty_id]
+    assert len(found) == 1, f"expected one duty {duty_id!r}, found {len(found)}"
+    return found[0]
+
+
+def test_rsp30_identity_and_provenance(rsp30: dict[str, Any]) -> None:
+    assert (rsp30["id"], rsp30["version"]) == ("anthropic-rsp", "3.0")
+    text = "\n".join(header("anthropic-rsp-3.0"))
+    assert "Effective February 24, 2026" in text
+    assert "https://anthropic.com/responsible-scaling-policy/rsp-v3-0" in text
+    # The third party's hash is quoted as unverified, never as ours.
+    assert "a71bfa08a7fa4b750b2b408b4b9c8681ad50c6b53271c314f591c59c84c38064" in text
+    assert "NOT verified by us" in text
+
+
+def test_rsp30_keeps_asl3_as_present_protections_only(rsp30: dict[str, Any]) -> None:
+    # Appendix B: ASLs name present levels of mitigations; no ASL-4 list of controls any more.
+    assert rsp30["levels"] == ["ASL-2", "ASL-3"]
+    doc = PolicyDocument.parse(rsp30)
+    # §1 table, row 1, middle column: the protections the text names.
+    assert doc.controls("ASL-3", "deployment") == (
+        "classifier-guards", "trusted-user-access-controls", "jailbreak-assessment.red-teaming",
+        "jailbreak-assessment.bug-bounties", "jailbreak-assessment.threat-intelligence",
+    )  # fmt: skip
+    assert doc.controls("ASL-3", "security") == ("noteworthy-security-controls",)
+    both = {"deployment": "ASL-3", "security": "ASL-3"}
+    assert [t["id"] for t in rsp30["thresholds"]] == [
+        "CB-non-novel", "CB-novel", "high-stakes-sabotage", "automated-rd",
+    ]  # fmt: skip
+    assert threshold(rsp30, "CB-non-novel")["requires"] == both
+    assert threshold(rsp30, "CB-novel")["requires"] == both
+    assert threshold(rsp30, "high-stakes-sabotage")["requires"] == {}
+    assert threshold(rsp30, "automated-rd")["requires"] == {}
+
+
+def test_rsp30_duties(rsp30: dict[str, Any]) -> None:
+    # §3.1 "Timing": a Risk Report every 3-6 months (the upper bound binds).
+    assert duty(rsp30, "risk-report.cadence") == {
+        "id": "risk-report.cadence",
+        "title": "A Risk Report every 3-6 months",
+        "kind": "periodic",
+        "statement": "risk_report_published",
+        "max_interval_days": 183,
+    }
+    # §3.1: within 30 days of determining that an internally deployed model is in scope.
+    trigger = duty(rsp30, "in-scope-internal-model.discussion")
+    assert (trigger["kind"], trigger["trigger"], trigger["when"]) == (
+        "triggered", "model_in_scope", {"deployment": "internal"},
+    )  # fmt: skip
+    assert (trigger["statement"], trigger["within_days"]) == ("model_discussion_published", 30)
+    # §3.6 and §3.6.2: highly capable and significantly redacted; one week after Board and LTBT.
+    review = duty(rsp30, "risk-report.external-review")
+    assert review["when"] == {"highly_capable": True, "significantly_redacted": True}
+    assert (review["notified"], review["within_days"]) == (["board", "ltbt"], 7)
+    assert review["statement"] == "external_review_requested"
+
+
+def test_rsp30_approvals(rsp30: dict[str, Any]) -> None:
+    # §3.4 item 3: the CEO and the RSO approve the Risk Report and downstream decisions.
+    for statement_type in (*DECISIONS, "risk_report_published"):
+        assert rsp30["approvals"][statement_type] == ["ceo", "responsible-scaling-officer"]
+    # §3.4 item 5: explicit Board and LTBT approval when marginal risk analysis is important.
+    assert rsp30["approvals_if"] == {
+        "risk_report_published": [
+            {"when": {"marginal_risk_analysis": True}, "roles": ["board", "ltbt"]}
+        ]
+    }
+    # §4 item 7: proposed by the CEO and the RSO, approved by the Board.
+    assert rsp30["approvals"]["policy_adopted"] == ["board", "ceo", "responsible-scaling-officer"]
+    # No sharing "before moving forward" and no safety-case gate remain.
+    assert rsp30["notify_before_deployment"] == []
+    assert rsp30["safety_case_before"] == {}
+
+
+def test_rsp30_sets_no_assessment_or_revalidation_window(rsp30: dict[str, Any]) -> None:
+    doc = PolicyDocument.parse(rsp30)
+    assert rsp30["assessment"]["max_age_days"] == 36525
+    assert rsp30["assessment"]["effective_compute_multiple"] == 1000000.0
+    assert rsp30["safeguards"]["max_validity_days"] == 36525
+    assert not doc.assessment.cannot_rule_out_counts_as_crossed
+
+
+def test_the_switch_to_30_is_approved_under_22(rsp22: dict[str, Any]) -> None:
+    # SPEC §4: the amendment to 3.0 needs approvals.policy_adopted of 2.2, the policy in force.
+    assert rsp22["approvals"]["policy_adopted"] == ["board", "ceo", "responsible-scaling-officer"]
+    assert policy_problems(load("anthropic-rsp-3.0")) == []
+
+
+# -- Google DeepMind Frontier Safety Framework 3.0 (policy v2) -------------------------------------
+
+
+def test_fsf30_identity_and_provenance(fsf30: dict[str, Any]) -> None:
+    assert (fsf30["id"], fsf30["version"]) == ("google-deepmind-frontier-safety-framework", "3.0")
+    text = "\n".join(header("google-deepmind-fsf-3.0"))
+    assert "Published: September 22, 2025" in text
+    assert "frontier-safety-framework_3.pdf" in text
+    assert "87ebf40b747b98468226b2198442b45ff54854975f6e9882d9ece2d009082fe5" in text
+
+
+def test_fsf30_ccls_with_recommended_security_levels(fsf30: dict[str, Any]) -> None:
+    assert fsf30["levels"] == ["baseline", "SL-2", "SL-3", "SL-4"]
+    # Tables 2.2.1.a-2.2.3.a and 3.2.1.a; the exploratory misalignment CCLs are not assessed.
+    assert {t["id"]: t["requires"] for t in fsf30["thresholds"]} == {
+        "CBRN-uplift-1": {"security": "SL-2"},
+        "cyber-uplift-1": {"security": "SL-2"},
+        "harmful-manipulation-1": {"security": "SL-2"},
+        "ML-RD-acceleration-1": {"security": "SL-3"},
+        "ML-RD-automation-1": {"security": "SL-4"},
+    }
+    doc = PolicyDocument.parse(fsf30)
+    for level in ("SL-2", "SL-3", "SL-4"):
+        assert doc.controls(level, "security") == (f"rand-{level.lower()}-aligned",)
+        # Deployment mitigations are a safety case process, not a list of controls.
+        assert not doc.is_specified(level, "deployment")
+
+
+def test_fsf30_safety_cases_and_alert_thresholds(fsf30: dict[str, Any]) -> None:
+    doc = PolicyDocument.parse(fsf30)
+    # §2.1.2 item 2 (misuse): external deployments; §3.1.2 item 2 (ML R&D): and large-scale
+    # internal deployments, each after the governance function approves the safety case.
+    for misuse in ("CBRN-uplift-1", "cyber-uplift-1", "harmful-manipulation-1"):
+        assert doc.safety_case_scopes(misuse) == {"external"}
+    for mlrd in ("ML-RD-acceleration-1", "ML-RD-automation-1"):
+        assert doc.safety_case_scopes(mlrd) == {"external", "internal-large-scale"}
+    assert fsf30["approvals"]["safety_case_approved"] == ["governance-function"]
+    # §1.4: reaching an alert threshold leads to assessing the proximity to the CCL.
+    assert fsf30["assessment"]["early_warning_requires_comprehensive"] is True
+
+
+def test_fsf30_is_updated_at_least_once_a_year(fsf30: dict[str, Any]) -> None:
+    # §5.1: "updated at least once a year"; reviewed by the corporate governance bodies.
+    assert fsf30["duties"] == [
+        {
+            "id": "framework.annual-update",
+            "title": "The Framework is updated at least once a year",
+            "kind": "periodic",
+            "statement": "policy_adopted",
+            "max_interval_days": 365,
+        }
+    ]
+    assert fsf30["approvals"]["policy_adopted"] == ["corporate-governance"]
