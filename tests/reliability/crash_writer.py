@@ -72,3 +72,42 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def write_count(
+    url: str,
+    ledger_key_file: str,
+    issuer: str,
+    issuer_key: str,
+    ack_path: str,
+    prefix: str,
+    count: int,
+    seed: int,
+) -> None:
+    """Submit `count` envelopes one at a time; now and then submit the last one again (a client
+    retrying after a lost answer), which must return the same entry."""
+    rng = random.Random(seed)
+    signer = read_private_key(Path(issuer_key))
+    ack = open(ack_path, "a", buffering=1)  # noqa: SIM115
+    with Ledger(url, signer=read_private_key(Path(ledger_key_file))) as ledger:
+        last = None
+        for i in range(count):
+            st = {
+                "type": "noncompliance_reported",
+                "id": f"{prefix}-{i}",
+                "issued_at": format_time(datetime.now(UTC)),
+                "issuer": issuer,
+                "regarding": None,
+                "summary": f"concurrency drill {i}",
+            }
+            sub = Submission(parse_envelope(envelope_for_statement(st, signer)))
+            r = ledger.submit(sub.envelope)
+            if last is not None and rng.random() < 0.1:
+                again = ledger.submit(last[0].envelope)
+                if not again.existing or again.seq != last[1]:
+                    raise AssertionError(
+                        f"retry of {last[0].envelope.statement.id} got seq {again.seq}"
+                    )
+            last = (sub, r.seq)
+            ack.write(f"{r.statement_id} {r.seq} {r.leaf_hash.hex()}\n")
+    ack.close()
