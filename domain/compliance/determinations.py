@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from domain.ids import format_time
 from domain.log import LogRecord
 from domain.policy import PARTS, PolicyDocument
-from domain.statements import CapabilityFinding, RequiredLevels
+from domain.statements import CapabilityFinding, RequiredLevels, SafetyCaseApproved
 
 from .history import History
 
@@ -169,5 +169,55 @@ def check_level(
             problems.append(
                 f"required.{part} is {got}, expected at least {call}: threshold "
                 f"{because.threshold} is {outcome} (finding {because.id!r})"
+            )
+    return problems
+
+
+def check_safety_cases(
+    policy: PolicyDocument,
+    findings: Sequence[CapabilityFinding],
+    model: str,
+    scope: str,
+    history: History,
+) -> list[str]:
+    """safety-case.approved (policy v2, docs/rules.md): for each threshold the cited findings
+    count as crossed whose `safety_case_before` names the decision's scope, the latest safety case
+    approval for the model and that threshold, recorded before the decision, covers the scope and
+    is not noncompliant (FSF 3.0 §2.1.2 item 2: "external deployments ... take place only after
+    the appropriate governance function determines the safety case ... to be adequate")."""
+    counted = {"crossed"}
+    if policy.assessment.cannot_rule_out_counts_as_crossed:
+        counted.add("cannot_rule_out")
+    problems: list[str] = []
+    seen: set[str] = set()
+    for f in findings:
+        threshold = f.threshold
+        if (
+            f.outcome not in counted
+            or threshold in seen
+            or scope not in policy.safety_case_scopes(threshold)
+        ):
+            continue
+        seen.add(threshold)
+        why = f"threshold {threshold} is {f.outcome} (finding {f.id!r})"
+        sid = history.safety_cases.get((model, threshold))
+        if sid is None:
+            problems.append(
+                f"{why}, and {policy.label} deploys such a model to {scope!r} only with an "
+                f"approved safety case: none for model {model!r} and {threshold} is recorded "
+                f"before this decision"
+            )
+            continue
+        case = history.records[sid].statement
+        if isinstance(case, SafetyCaseApproved) and scope not in case.scopes:
+            problems.append(
+                f"{why}: the latest safety case for model {model!r} and {threshold}, {sid!r}, "
+                f"approves scopes {', '.join(case.scopes)}, not {scope!r}"
+            )
+        verdict = history.verdicts.get(sid)
+        if verdict is not None and verdict.verdict == "noncompliant":
+            problems.append(
+                f"{why}: the latest safety case for model {model!r} and {threshold}, {sid!r}, is "
+                f"noncompliant (failed {', '.join(verdict.failed_rules)})"
             )
     return problems

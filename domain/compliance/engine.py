@@ -8,10 +8,16 @@ Invariants:
   is judged against exactly the records before it, then observed;
 - a verdict never changes after it is given, except from `compliant` (or `invalidated`) to
   `invalidated` when an entry recorded later voids what it relied on (SPEC §5 "Void evidence");
+- duties over time (policy v2, docs/rules.md "Duties") are followed by a `DutyTracker` whose
+  clock moves with the records; a duty missed by `as_of` (by default, the last record's time:
+  "the log ends here") is shown in `verdicts(as_of)` as a failed duty rule on the statement that
+  started the duty's clock. That is a view computed when asked: the stored verdicts, and the
+  tracker, are unchanged by asking, so the engine can go on consuming records. A log under v1
+  policies has no duties, and its verdicts are exactly SPEC §5's;
 - nothing is rescanned: a later voiding reaches the verdicts it affects through reverse indexes
   (statement → verdicts relying on it, key → relied-upon statements it signed), and every other
-  question is answered by the indexes of `History`. Work is linear in the size of the log plus
-  the citations it contains.
+  question is answered by the indexes of `History` and the open duties of the tracker. Work is
+  linear in the size of the log plus the citations it contains.
 """
 
 from __future__ import annotations
@@ -25,12 +31,14 @@ from domain.ids import format_time
 from domain.log import LogRecord
 from domain.policy import PolicyDocument
 from domain.registry import WITHDRAWABLE_TYPES
-from domain.statements import AttestationWithdrawn, KeyRevoked
+from domain.statements import AttestationWithdrawn, KeyRevoked, statement_model
 
+from . import rules as R
+from .duties import NO_EFFECT, DutyEffect, DutyTracker, MissedDuty, OpenDuty
 from .history import History
 from .judging import Judgement, judge_record
 from .timeline import PolicyTimeline
-from .verdicts import Verdict
+from .verdicts import FailedRule, Verdict
 
 
 class RecordOrderError(VerificationError):
@@ -40,11 +48,12 @@ class RecordOrderError(VerificationError):
 class ComplianceEngine:
     """Judges a log one record at a time (SPEC §5), keeping verdicts up to date."""
 
-    __slots__ = ("_history", "_relied_by", "_signed_by", "_timeline", "_tracked")
+    __slots__ = ("_duties", "_history", "_relied_by", "_signed_by", "_timeline", "_tracked")
 
     def __init__(self) -> None:
         self._history = History()
         self._timeline = PolicyTimeline()
+        self._duties = DutyTracker()
         # statement id → ids of judged statements relying on it (not noncompliant), in seq order
         self._relied_by: dict[str, list[str]] = {}
         # key id → ids of relied-upon statements it signed (SPEC §5: a compromise voids them)
@@ -55,9 +64,12 @@ class ComplianceEngine:
     def add(self, record: LogRecord) -> Verdict | None:
         """Judge `record` as the next entry, remember it, and return its verdict if judged."""
         self._check_next(record)
-        judgement = judge_record(record, self._history, self._timeline)
+        self._duties.advance(record.recorded_at, self._timeline)
+        effect = self._duty_effect(record, self._duties)
+        judgement = judge_record(record, self._history, self._timeline, effect)
         if judgement is not None:
             self._keep(record, judgement)
+        self._duties.apply(effect)
         self._history.observe(record)
         self._apply_voiding(record)
         return judgement.verdict if judgement is not None else None
@@ -65,15 +77,47 @@ class ComplianceEngine:
     def preview(self, record: LogRecord) -> Verdict | None:
         """The verdict `record` would get as the next entry; changes nothing (a dry run)."""
         self._check_next(record)
-        judgement = judge_record(record, self._history, self._timeline)
+        duties = self._duties.at(record.recorded_at, self._timeline)
+        effect = self._duty_effect(record, duties)
+        judgement = judge_record(record, self._history, self._timeline, effect)
         return judgement.verdict if judgement is not None else None
 
-    def verdicts(self) -> list[Verdict]:
-        """Every verdict so far, in seq order, with later invalidations applied."""
-        return list(self._history.verdicts.values())
+    def verdicts(self, as_of: datetime | None = None) -> list[Verdict]:
+        """Every verdict so far, in seq order, with later invalidations applied, and with the
+        duties missed by `as_of` (default: the last record's `recorded_at`, where the log ends)
+        shown on the statements that started them (docs/rules.md "Duties")."""
+        stored = self._history.verdicts
+        missed = self._missed_by_anchor(as_of)
+        if not missed:
+            return list(stored.values())
+        out = [
+            _with_missed(v, missed.pop(v.statement)) if v.statement in missed else v
+            for v in stored.values()
+        ]
+        if missed:  # an anchor with no verdict of its own (not expected; kept honest anyway)
+            out.extend(self._verdict_for(sid, found) for sid, found in missed.items())
+            out.sort(key=lambda v: v.seq)
+        return out
 
-    def verdict_of(self, statement_id: str) -> Verdict | None:
-        return self._history.verdicts.get(statement_id)
+    def verdict_of(self, statement_id: str, as_of: datetime | None = None) -> Verdict | None:
+        """The verdict of one statement, as `verdicts(as_of)` lists it."""
+        verdict = self._history.verdicts.get(statement_id)
+        if verdict is None:
+            return None
+        found = self._missed_by_anchor(as_of).get(statement_id)
+        return _with_missed(verdict, found) if found else verdict
+
+    def open_duties(self, as_of: datetime | None = None) -> list[OpenDuty]:
+        """The duties owed at `as_of` (default: the last record's `recorded_at`), overdue or not,
+        soonest deadline first."""
+        at = self._as_of(as_of)
+        return [] if at is None else self._duties.at(at, self._timeline).open_duties
+
+    def overdue(self, as_of: datetime | None = None) -> list[MissedDuty]:
+        """The duties missed by `as_of` (default: the last record's `recorded_at`): overdue then,
+        with nothing recorded to meet them. `as_of` may not precede the last record."""
+        at = self._as_of(as_of)
+        return [] if at is None else self._duties.missed(at, self._timeline)
 
     def policy_in_force(self, seq: int, at: datetime) -> tuple[PolicyDocument, str] | None:
         """SPEC §4: the policy in force for an entry at `seq` recorded at `at`, and the id of the
@@ -87,6 +131,42 @@ class ComplianceEngine:
         return self._history.observed
 
     # -- internals ---------------------------------------------------------------------------
+    def _duty_effect(self, record: LogRecord, duties: DutyTracker) -> DutyEffect:
+        in_force = self._timeline.in_force(record.seq, record.recorded_at)
+        if in_force is None or not in_force.policy.duties_imposed():
+            return NO_EFFECT
+        return duties.assess(record, in_force, self._history)
+
+    def _as_of(self, as_of: datetime | None) -> datetime | None:
+        last = self._history.last_recorded_at
+        if as_of is None:
+            return last
+        if last is not None and as_of < last:
+            raise RecordOrderError(
+                f"as_of {format_time(as_of)} is before the last record's recorded_at "
+                f"{format_time(last)}: verdicts cannot be taken back to an earlier time"
+            )
+        return as_of
+
+    def _missed_by_anchor(self, as_of: datetime | None) -> dict[str, list[MissedDuty]]:
+        by_anchor: dict[str, list[MissedDuty]] = {}
+        for m in self.overdue(as_of):
+            by_anchor.setdefault(m.anchor, []).append(m)
+        return by_anchor
+
+    def _verdict_for(self, statement_id: str, missed: list[MissedDuty]) -> Verdict:
+        record = self._history.records[statement_id]
+        st = record.statement
+        base = Verdict(
+            seq=record.seq,
+            statement=st.id,
+            type=st.type,
+            model=statement_model(st),
+            policy=missed[0].duty.policy,
+            verdict="compliant",
+        )
+        return _with_missed(base, missed)
+
     def _check_next(self, record: LogRecord) -> None:
         h = self._history
         if record.seq <= h.last_seq:
@@ -107,13 +187,15 @@ class ComplianceEngine:
             self._history.valid_citations[st.id] = judgement.valid_citations
         if judgement.comes_into_force is not None:
             effective_at = getattr(st, "effective_at", record.recorded_at)
-            self._timeline.adopt(
+            adopted = self._timeline.adopt(
                 judgement.comes_into_force,
                 st.id,
                 seq=record.seq,
                 recorded_at=record.recorded_at,
                 effective_at=effective_at,
             )
+            # Duties follow the policy in force from the moment it takes effect.
+            self._duties.takes_effect(adopted.effective, record.seq)
         if verdict.verdict == "noncompliant":
             return  # SPEC §5: only what met the policy can later be invalidated
         for relied in judgement.relies_on:
@@ -161,6 +243,24 @@ class ComplianceEngine:
             # SPEC §5 evidence.compliant: a cited statement that is invalidated makes J
             # invalidated; every J relying on this one goes with it.
             pending.extend(j for j in self._relied_by.get(sid, ()) if j != sid)
+
+
+def _with_missed(verdict: Verdict, missed: list[MissedDuty]) -> Verdict:
+    """`verdict` with the duties it started and that were missed, as failed duty rules."""
+    reasons: dict[str, list[str]] = {f.rule: [f.message] for f in verdict.failed}
+    for m in missed:
+        reasons.setdefault(m.rule, []).append(m.message)
+    failed = tuple(
+        FailedRule(rule, "; ".join(reasons[rule])) for rule in R.ALL_RULE_IDS if rule in reasons
+    )
+    checked = {*verdict.checked, *(m.rule for m in missed)}
+    return replace(
+        verdict,
+        verdict="noncompliant",
+        failed=failed,
+        invalidated_by=(),
+        checked=tuple(rule for rule in R.ALL_RULE_IDS if rule in checked),
+    )
 
 
 def judge(records: Iterable[LogRecord]) -> list[Verdict]:

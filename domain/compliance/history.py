@@ -26,6 +26,7 @@ from domain.statements import (
     GovernanceNotified,
     KeyRevoked,
     ModelRegistered,
+    SafetyCaseApproved,
 )
 
 from .verdicts import Verdict
@@ -70,6 +71,8 @@ class History:
     # SPEC §5 void evidence: withdrawals per statement, and compromise per key
     withdrawals: dict[str, list[Withdrawal]] = field(default_factory=dict)
     compromised: dict[str, Compromise] = field(default_factory=dict)
+    # safety-case.approved (policy v2): (model, threshold) → id of its latest safety case approval
+    safety_cases: dict[tuple[str, str], str] = field(default_factory=dict)
     # determination id → its citations that pass evidence.cited's checks (SPEC §5 "Bad citations")
     valid_citations: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # statement id → its current verdict, for evidence.compliant; kept in seq order
@@ -108,6 +111,9 @@ class History:
                 self.compromised.setdefault(
                     st.key_id, Compromise(st.compromised_since, st.id, record.seq)
                 )
+            case SafetyCaseApproved():
+                for threshold in st.thresholds:
+                    self.safety_cases[(st.model, threshold)] = st.id
             case _:
                 pass
         self.registry.apply(st, record.seq)

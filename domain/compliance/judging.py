@@ -5,7 +5,10 @@ force; it changes nothing, which is what lets `ComplianceEngine.preview` be a dr
 
 What is judged (SPEC §5): capability and safeguards determinations, `deploy` decisions and
 amendments always; any other statement only when the policy in force names its type in
-`approvals`, and then only by `policy.in-force` and `signers.approved`, relying on itself.
+`approvals`, and then only by `policy.in-force` and `signers.approved`, relying on itself. Under a
+policy v2 (docs/rules.md "Policy v2"), also a statement that `approvals_if` names and whose fields
+meet the condition, and a statement that starts or meets a duty (`duties.DutyEffect`), which then
+also gets the duty's rule.
 
 Invariants:
 - every verdict is `noncompliant` exactly when some rule failed; otherwise it is `invalidated`
@@ -25,6 +28,7 @@ from datetime import datetime
 from domain.ids import format_time
 from domain.log import LogRecord
 from domain.policy import LEDGER_ADMIN_ROLE, PolicyDocument, label_of, policy_problems
+from domain.policy_v2 import describe_condition
 from domain.statements import (
     CapabilityDetermination,
     CapabilityFinding,
@@ -43,7 +47,9 @@ from .determinations import (
     check_latest,
     check_level,
     check_model_registered,
+    check_safety_cases,
 )
+from .duties import DutyEffect
 from .evidence import (
     Citations,
     check_evidence_compliant,
@@ -100,10 +106,10 @@ class _Report:
     ) -> Verdict:
         failed = tuple(
             FailedRule(rule, "; ".join(self.failed[rule]))
-            for rule in R.RULE_IDS
+            for rule in R.ALL_RULE_IDS
             if rule in self.failed
         )
-        checked = tuple(rule for rule in R.RULE_IDS if rule in self.checked)
+        checked = tuple(rule for rule in R.ALL_RULE_IDS if rule in self.checked)
         st = record.statement
         kind: VerdictKind
         by: tuple[str, ...] = ()
@@ -126,27 +132,43 @@ class _Report:
         )
 
 
-def judge_record(record: LogRecord, history: History, timeline: PolicyTimeline) -> Judgement | None:
-    """The judgement of `record` as the next entry after `history`, or None if not judged."""
+def judge_record(
+    record: LogRecord,
+    history: History,
+    timeline: PolicyTimeline,
+    duties: DutyEffect | None = None,
+) -> Judgement | None:
+    """The judgement of `record` as the next entry after `history`, or None if not judged.
+
+    `duties` is what the record does to the duties of the policy in force (`DutyTracker.assess`);
+    None, or an effect with nothing in it, leaves the judgement exactly that of SPEC §5."""
     st = record.statement
     in_force = timeline.in_force(record.seq, record.recorded_at)
     policy = in_force.policy if in_force is not None else None
+    report = _Report()
+    if duties is not None:
+        # Duty rules (policy v2): a duty met on time holds, late fails (docs/rules.md).
+        for rule, problems in duties.checks.items():
+            report.rule(rule, problems)
     match st:
         case PolicyAdopted():
-            return _judge_amendment(record, st, policy, history)
+            return _judge_amendment(report, record, st, policy, history)
         case CapabilityDetermination():
-            return _judge_capability(record, st, policy, history)
+            return _judge_capability(report, record, st, policy, history)
         case SafeguardsDetermination():
-            return _judge_safeguards(record, st, policy, history)
+            return _judge_safeguards(report, record, st, policy, history)
         case DeploymentDecision() if st.action == "deploy":
-            return _judge_deployment(record, st, policy, history)
+            return _judge_deployment(report, record, st, policy, history)
         case _:
             pass
     # SPEC §5: any other statement is judged when P's approvals names its type, by
-    # policy.in-force and signers.approved only, and relies on itself only.
-    if policy is None or policy.approval_roles(st.type) is None:
+    # policy.in-force and signers.approved only, and relies on itself only. Policy v2 adds the
+    # statements approvals_if names (when they meet its condition) and those that start or meet
+    # a duty.
+    if policy is None:
         return None
-    report = _Report()
+    if policy.required_roles(st) is None and not (duties is not None and duties.judged):
+        return None
     report.rule(R.POLICY_IN_FORCE, ())
     _signers_approved(report, record, policy, history)
     return Judgement(report.verdict(record, policy.label, ()), (record,))
@@ -170,11 +192,26 @@ def _policy_in_force(report: _Report, record: LogRecord, policy: PolicyDocument 
 def _signers_approved(
     report: _Report, record: LogRecord, policy: PolicyDocument | None, history: History
 ) -> None:
-    # SPEC §5 signers.approved applies to every type that P's approvals names.
-    roles = policy.approval_roles(record.statement.type) if policy is not None else None
+    # SPEC §5 signers.approved applies to every type that P's approvals names (and, under a
+    # policy v2, to a statement meeting a condition of approvals_if, with its roles added).
+    if policy is None:
+        return
+    roles = policy.required_roles(record.statement)
     if roles is not None:
         signers = signer_roles(record, history.registry)
-        report.rule(R.SIGNERS_APPROVED, check_signers_approved(roles, signers))
+        problems = check_signers_approved(roles, signers)
+        report.rule(R.SIGNERS_APPROVED, [p + _escalated(policy, record) for p in problems])
+
+
+def _escalated(policy: PolicyDocument, record: LogRecord) -> str:
+    """Why more roles than approvals[type] were needed, if they were (policy v2 approvals_if)."""
+    st = record.statement
+    why = [
+        f"{', '.join(c.roles)} because {describe_condition(c.when)}" for c in policy.escalations(st)
+    ]
+    if not why:
+        return ""
+    return f" ({policy.label} also requires {'; '.join(why)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,9 +236,12 @@ def _evidence(report: _Report, record: LogRecord, history: History) -> _Evidence
 
 
 def _judge_amendment(
-    record: LogRecord, st: PolicyAdopted, policy: PolicyDocument | None, history: History
+    report: _Report,
+    record: LogRecord,
+    st: PolicyAdopted,
+    policy: PolicyDocument | None,
+    history: History,
 ) -> Judgement:
-    report = _Report()
     # SPEC §4 "Bootstrap": with no policy in force, an amendment is judged under itself,
     # policy.in-force holds, and a ledger-admin must sign it.
     report.rule(R.POLICY_IN_FORCE, ())
@@ -212,7 +252,7 @@ def _judge_amendment(
         # SPEC §4: later amendments need approvals.policy_adopted of the policy in force, or a
         # ledger-admin where it names none.
         label = policy.label
-        roles = policy.approval_roles("policy_adopted") or (LEDGER_ADMIN_ROLE,)
+        roles = policy.required_roles(st) or (LEDGER_ADMIN_ROLE,)
     approved = report.rule(
         R.SIGNERS_APPROVED,
         check_signers_approved(roles, signer_roles(record, history.registry)),
@@ -235,9 +275,12 @@ def _retroactive(effective_at: datetime, recorded_at: datetime) -> list[str]:
 
 
 def _judge_capability(
-    record: LogRecord, st: CapabilityDetermination, policy: PolicyDocument | None, history: History
+    report: _Report,
+    record: LogRecord,
+    st: CapabilityDetermination,
+    policy: PolicyDocument | None,
+    history: History,
 ) -> Judgement:
-    report = _Report()
     _policy_in_force(report, record, policy)
     _signers_approved(report, record, policy, history)
     evidence = _evidence(report, record, history)
@@ -257,9 +300,12 @@ def _judge_capability(
 
 
 def _judge_safeguards(
-    record: LogRecord, st: SafeguardsDetermination, policy: PolicyDocument | None, history: History
+    report: _Report,
+    record: LogRecord,
+    st: SafeguardsDetermination,
+    policy: PolicyDocument | None,
+    history: History,
 ) -> Judgement:
-    report = _Report()
     _policy_in_force(report, record, policy)
     _signers_approved(report, record, policy, history)
     evidence = _evidence(report, record, history)
@@ -277,9 +323,12 @@ def _judge_safeguards(
 
 
 def _judge_deployment(
-    record: LogRecord, st: DeploymentDecision, policy: PolicyDocument | None, history: History
+    report: _Report,
+    record: LogRecord,
+    st: DeploymentDecision,
+    policy: PolicyDocument | None,
+    history: History,
 ) -> Judgement:
-    report = _Report()
     t = record.recorded_at
     _policy_in_force(report, record, policy)
     _signers_approved(report, record, policy, history)
@@ -322,6 +371,13 @@ def _judge_deployment(
             report.rule(
                 R.GOVERNANCE_NOTIFIED,
                 check_notified(policy, determination.required, determination.id, history),
+            )
+        if determination is not None and policy.requires_safety_cases:
+            # Policy v2: a model that crossed a threshold reaches some scopes only with an
+            # approved safety case (docs/rules.md safety-case.approved).
+            report.rule(
+                R.SAFETY_CASE_APPROVED,
+                check_safety_cases(policy, findings, st.model, st.scope, history),
             )
     return Judgement(
         report.verdict(record, policy.label if policy else None, evidence.invalidated_by),

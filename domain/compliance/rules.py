@@ -1,6 +1,8 @@
-"""The rule ids of SPEC §5, exactly as verdicts report them, in the order of SPEC's table.
+"""The rule ids of SPEC §5, exactly as verdicts report them, in the order of SPEC's table, then
+the rule ids of policy v2 (docs/rules.md "Policy v2").
 
-Verdicts list their failed rules in this order, so that two verifiers print the same report.
+Verdicts list their failed rules in the order of `ALL_RULE_IDS`, so that two verifiers print the
+same report. `RULE_IDS` stays exactly SPEC §5's table: the v1 contract.
 """
 
 from __future__ import annotations
@@ -43,4 +45,20 @@ RULE_IDS: tuple[str, ...] = (
     AMENDMENT_VALID,
 )
 
-RULE_ORDER: dict[str, int] = {rule: i for i, rule in enumerate(RULE_IDS)}
+# Policy v2 (docs/rules.md): only a v2 document can make these apply.
+SAFETY_CASE_APPROVED = "safety-case.approved"
+DUTY_PERIODIC = "duty.periodic"
+DUTY_TRIGGERED = "duty.triggered"
+DUTY_REVIEW_WINDOW = "duty.review-window"
+
+V2_RULE_IDS: tuple[str, ...] = (
+    SAFETY_CASE_APPROVED,
+    DUTY_PERIODIC,
+    DUTY_TRIGGERED,
+    DUTY_REVIEW_WINDOW,
+)
+DUTY_RULE_IDS: frozenset[str] = frozenset({DUTY_PERIODIC, DUTY_TRIGGERED, DUTY_REVIEW_WINDOW})
+
+ALL_RULE_IDS: tuple[str, ...] = (*RULE_IDS, *V2_RULE_IDS)
+
+RULE_ORDER: dict[str, int] = {rule: i for i, rule in enumerate(ALL_RULE_IDS)}

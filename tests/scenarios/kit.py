@@ -19,7 +19,10 @@ import copy
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from domain.ids import format_time
 from domain.log import LogRecord
@@ -87,6 +90,10 @@ class Row:
     @property
     def id(self) -> str:
         return str(self.statement["id"])
+
+    def expecting(self, expect: Expect | None) -> Row:
+        """This row with another expected verdict."""
+        return Row(self.at, self.statement, self.by, expect)
 
 
 def _row(days: float, kind: str, sid: str, by: str, expect: Expect | None, **fields: Any) -> Row:
@@ -320,14 +327,20 @@ def withdraw(days: float, sid: str, statement: str, invalid_from: float, by: str
 
 
 def notify(
-    days: float, sid: str, regarding: str, bodies: list[str] | None = None, by: str = "rso"
+    days: float,
+    sid: str,
+    regarding: str,
+    bodies: list[str] | None = None,
+    by: str = "rso",
+    *,
+    expect: Expect | None = None,
 ) -> Row:
     return _row(
         days,
         "governance_notified",
         sid,
         by,
-        None,
+        expect,
         regarding=regarding,
         bodies=bodies if bodies is not None else ["board", "ltbt"],
     )
@@ -481,3 +494,179 @@ class Scenario:
             statement = parse_statement(row.statement)
             out.append(LogRecord(seq, at(row.at), statement, tuple(kid(k) for k in row.by)))
         return out
+
+
+# -- policy v2 (docs/rules.md "Policy v2") ----------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Principals the v2 histories add to PRINCIPALS (the v1 histories keep their seq numbers).
+V2_PRINCIPALS: dict[str, list[str]] = {
+    "gov": ["governance-function"],
+    "corpgov": ["corporate-governance"],
+}
+
+RISK_REPORT_CADENCE = {
+    "id": "risk-report.cadence",
+    "kind": "periodic",
+    "statement": "risk_report_published",
+    "max_interval_days": 183,
+}
+IN_SCOPE_DISCUSSION = {
+    "id": "in-scope.discussion",
+    "kind": "triggered",
+    "trigger": "model_in_scope",
+    "when": {"deployment": "internal"},
+    "statement": "model_discussion_published",
+    "within_days": 30,
+}
+EXTERNAL_REVIEW = {
+    "id": "risk-report.external-review",
+    "kind": "review_window",
+    "regarding": "risk_report_published",
+    "when": {"highly_capable": True, "significantly_redacted": True},
+    "notified": ["board", "ltbt"],
+    "statement": "external_review_requested",
+    "within_days": 7,
+}
+
+# POLICY_V1 as a v2 document with one duty of each kind, the Board and the LTBT added to the
+# approval of a Risk Report that rests on a marginal risk analysis, and a safety case before an
+# external deployment of a model past CBRN-3.
+POLICY_V2: dict[str, Any] = {
+    **copy.deepcopy(POLICY_V1),
+    "schema": "rsp-ledger.policy/v2",
+    "version": "v2",
+    "approvals": {
+        **POLICY_V1["approvals"],
+        "risk_report_published": ["ceo", "responsible-scaling-officer"],
+        "safety_case_approved": ["governance-function"],
+    },
+    "duties": [RISK_REPORT_CADENCE, IN_SCOPE_DISCUSSION, EXTERNAL_REVIEW],
+    "approvals_if": {
+        "risk_report_published": [
+            {"when": {"marginal_risk_analysis": True}, "roles": ["board", "ltbt"]}
+        ]
+    },
+    "safety_case_before": {"CBRN-3": ["external"]},
+}
+
+
+def v2_policy(version: str, **changes: Any) -> dict[str, Any]:
+    """POLICY_V2 with a new version and some top-level fields replaced."""
+    doc = copy.deepcopy(POLICY_V2)
+    doc["version"] = version
+    doc.update(copy.deepcopy(changes))
+    return doc
+
+
+def shipped(name: str) -> dict[str, Any]:
+    """A policy of `policies/`, as the JSON object a policy_adopted statement carries."""
+    obj = yaml.safe_load((ROOT / "policies" / f"{name}.yaml").read_text(encoding="utf-8"))
+    assert isinstance(obj, dict)
+    return obj
+
+
+def setup_v2(
+    policy: dict[str, Any] | None = None,
+    *,
+    with_model: bool = True,
+    policy_expect: Expect | None = OK,
+) -> list[Row]:
+    """Genesis, the principals (with those of V2_PRINCIPALS), the bootstrap policy `policy-1`
+    (POLICY_V2 unless another is given) on day 0, and model m1 on day 1."""
+    rows = [genesis()]
+    everyone = {**PRINCIPALS, **V2_PRINCIPALS}
+    rows += [principal(-9, name, roles) for name, roles in everyone.items()]
+    rows.append(adopt(0, "policy-1", policy or POLICY_V2, by="admin", expect=policy_expect))
+    if with_model:
+        rows.append(model(1))
+    return rows
+
+
+def risk_report(
+    days: float,
+    sid: str,
+    *,
+    models: list[str] | None = None,
+    coverage: float | None = None,
+    marginal: bool = False,
+    highly_capable: bool = False,
+    redacted: bool = False,
+    by: str = "ceo+rso",
+    expect: Expect | None = OK,
+) -> Row:
+    return _row(
+        days,
+        "risk_report_published",
+        sid,
+        by,
+        expect,
+        coverage_date=ts(days - 1 if coverage is None else coverage),
+        models=models if models is not None else ["m1"],
+        marginal_risk_analysis=marginal,
+        highly_capable=highly_capable,
+        significantly_redacted=redacted,
+    )
+
+
+def review_requested(
+    days: float, sid: str, report: str, *, by: str = "rso", expect: Expect | None = None
+) -> Row:
+    return _row(
+        days,
+        "external_review_requested",
+        sid,
+        by,
+        expect,
+        report=report,
+        reviewers=["An Independent Reviewer"],
+    )
+
+
+def in_scope(
+    days: float,
+    sid: str,
+    m: str = "m1",
+    deployment: str = "internal",
+    *,
+    by: str = "rso",
+    expect: Expect | None = None,
+) -> Row:
+    return _row(days, "model_in_scope", sid, by, expect, model=m, deployment=deployment)
+
+
+def discussion(
+    days: float,
+    sid: str,
+    m: str = "m1",
+    risk_report_id: str | None = None,
+    *,
+    by: str = "rso",
+    expect: Expect | None = None,
+) -> Row:
+    return _row(
+        days, "model_discussion_published", sid, by, expect, model=m, risk_report=risk_report_id
+    )
+
+
+def safety_case(
+    days: float,
+    sid: str,
+    thresholds: list[str],
+    scopes: list[str] | None = None,
+    *,
+    m: str = "m1",
+    by: str = "gov",
+    expect: Expect | None = OK,
+) -> Row:
+    return _row(
+        days,
+        "safety_case_approved",
+        sid,
+        by,
+        expect,
+        model=m,
+        thresholds=thresholds,
+        scopes=scopes if scopes is not None else ["external"],
+    )
