@@ -22,6 +22,7 @@ from cli._common import (
     open_ledger,
     read_input,
 )
+from cli.witness import WitnessExchange, witness_options
 from domain.errors import VerificationError
 from verify.merkle import leaf_hash, verify_consistency
 from verify.note import Vkey, parse_checkpoint_body, parse_note, verify_checkpoint
@@ -41,19 +42,24 @@ def _b64(h: bytes) -> str:
 @ledger_option
 @key_file_option
 @json_option
+@witness_options
 @handle_errors
 def checkpoint(
-    size: int | None, ledger_url: str | None, ledger_key_file: str | None, as_json: bool
+    witnesses: WitnessExchange,
+    size: int | None,
+    ledger_url: str | None,
+    ledger_key_file: str | None,
+    as_json: bool,
 ) -> None:
-    """Print the signed checkpoint (a C2SP signed note)."""
+    """Print the signed checkpoint (a C2SP signed note), with any witness cosignatures."""
     with open_ledger(ledger_url, ledger_key_file, want_key=True) as ledger:
-        note = ledger.checkpoint(size)
+        note = witnesses.run(ledger, size) if witnesses.requested else ledger.checkpoint(size)
     body = parse_checkpoint_body(parse_note(note).text)
-    emit(
-        {"origin": body.origin, "size": body.size, "root": _b64(body.root), "note": note},
-        as_json,
-        lambda: click.echo(note, nl=False),
-    )
+    data = {"origin": body.origin, "size": body.size, "root": _b64(body.root), "note": note}
+    if witnesses.requested:
+        data["witnesses"] = witnesses.report()
+    emit(data, as_json, lambda: click.echo(note, nl=False))
+    witnesses.finish()
 
 
 @click.group()
