@@ -52,6 +52,7 @@ class LedgerEntrySource:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self._notified = threading.Event()
+        self._interrupted = threading.Event()
         self._subscription: Any = None
         self._pump: threading.Thread | None = None
 
@@ -81,13 +82,18 @@ class LedgerEntrySource:
         while True:
             current = self.ledger.size()
             remaining = deadline - time.monotonic()
-            if current > size or remaining <= 0:
+            if current > size or remaining <= 0 or self._interrupted.is_set():
                 return current
             if self._subscription is not None:
                 self._notified.wait(remaining)
                 self._notified.clear()
             else:
-                time.sleep(min(POLL_S, remaining))
+                self._interrupted.wait(min(POLL_S, remaining))
+
+    def interrupt(self) -> None:
+        """End any wait now (a follower asked to stop)."""
+        self._interrupted.set()
+        self._notified.set()
 
     def _subscribe(self) -> None:
         if self._subscription is not None:
@@ -358,17 +364,24 @@ def projections_status(ledger_url: str | None, as_json: bool) -> None:
 def projections_follow(poll: float, max_seconds: float | None, ledger_url: str | None) -> None:
     """Keep the projection caught up with new entries (PostgreSQL: subscription; SQLite: polling)."""
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    if max_seconds is not None:
-        timer = threading.Timer(max_seconds, stop.set)
-        timer.daemon = True
-        timer.start()
 
     def report(r: CatchUp) -> None:
         click.echo(f"{format_time(datetime.now(UTC))} {_catch_up_line(r)}", nl=True)
 
     with open_projection(ledger_url) as (_ledger, projection):
+        source = projection.source
+        assert isinstance(source, LedgerEntrySource)
+
+        def stop_now(*_: Any) -> None:
+            stop.set()
+            source.interrupt()
+
+        signal.signal(signal.SIGTERM, stop_now)
+        if max_seconds is not None:
+            timer = threading.Timer(max_seconds, stop_now)
+            timer.daemon = True
+            timer.start()
         try:
             follow(projection, stop, poll_s=poll, on_catch_up=report)
         except KeyboardInterrupt:
-            stop.set()
+            stop_now()

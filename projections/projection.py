@@ -26,14 +26,26 @@ Invariants:
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Table, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    Table,
+    delete,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from domain.compliance import Verdict
 from domain.ids import format_time, parse_time
@@ -78,6 +90,7 @@ TIMELINE_FORMAT = "rsp-ledger.timeline/v1"
 PAGE = 2000
 IN_CHUNK = 900
 MAX_CONFLICT_RETRIES = 20
+CREATE_RETRIES = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +173,24 @@ class StateProjection:
 
     # -- tables and tracking -----------------------------------------------------------------
     def create(self) -> None:
-        S.metadata.create_all(self.engine, checkfirst=True)
+        """Create the tables that are missing. Several runners may start at once: creating a
+        table is a write that SQLite cannot wait for inside a read transaction, and two
+        PostgreSQL sessions may race on the catalogue, so a failed attempt is retried once the
+        other runner is done (and then finds the tables there)."""
+        for attempt in range(CREATE_RETRIES):
+            if self._tables_exist():
+                return
+            try:
+                S.metadata.create_all(self.engine, checkfirst=True)
+                return
+            except DBAPIError:
+                if attempt == CREATE_RETRIES - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+
+    def _tables_exist(self) -> bool:
+        names = set(inspect(self.engine).get_table_names())
+        return all(t.name in names for t in S.metadata.sorted_tables)
 
     def _tracked(self, conn: Connection) -> Tracked | None:
         t = S.tracking
