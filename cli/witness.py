@@ -96,9 +96,16 @@ def witness_init(key_file: Path, state_dir: Path, name: str, as_json: bool) -> N
 @click.option(
     "--ledger-key", "vkey_text", required=True, metavar="VKEY", help="The log's vkey (or @FILE)."
 )
+@click.option(
+    "--rotate",
+    is_flag=True,
+    help="The log rotated its key: trust VKEY instead of the old key, keep what was cosigned.",
+)
 @json_option
 @handle_errors
-def witness_add_log(state_dir: Path, origin: str, vkey_text: str, as_json: bool) -> None:
+def witness_add_log(
+    state_dir: Path, origin: str, vkey_text: str, rotate: bool, as_json: bool
+) -> None:
     """Follow a log: cosign its checkpoints signed by VKEY, from size 0 on."""
     vkey = _vkey(vkey_text, "--ledger-key", SIG_ED25519)
     if vkey.name != origin:
@@ -107,7 +114,7 @@ def witness_add_log(state_dir: Path, origin: str, vkey_text: str, as_json: bool)
             "(SPEC §3)",
             EXIT_USAGE,
         )
-    log = Witness.open(state_dir).add_log(vkey)
+    log = Witness.open(state_dir).add_log(vkey, rotate=rotate)
     emit(
         log.to_json(),
         as_json,

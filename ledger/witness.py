@@ -269,22 +269,36 @@ class Witness:
         data = record.model_dump_json(indent=2).encode() + b"\n"
         _write_atomic(self._log_path(log.state.origin), data)
 
-    def add_log(self, vkey: Vkey) -> FollowedLog:
+    def add_log(self, vkey: Vkey, *, rotate: bool = False) -> FollowedLog:
         """Follow the log whose checkpoints `vkey` signs (name = origin, SPEC §3), from size 0.
 
-        Adding it again with the same key changes nothing; with another key it is refused: a
-        witness does not forget what it cosigned because a key changed.
+        Adding it again with the same key changes nothing; with another key it is refused unless
+        `rotate` (the log rotated its key): then the new key replaces the old one and the state
+        stays, so the rotated log must still extend what was cosigned. A witness never forgets
+        what it cosigned because a key changed.
         """
         LogState(vkey)  # type 0x01 only
         with self._locked(vkey.name):
             existing = self._read_log(vkey.name)
             if existing is not None:
-                if existing.state.vkey != vkey:
+                if existing.state.vkey == vkey:
+                    return existing
+                if not rotate:
                     raise WitnessStateError(
                         f"log {vkey.name}: already followed with key {existing.state.vkey}, "
-                        f"found {vkey}"
+                        f"found {vkey} (after a key rotation, add it with --rotate)"
                     )
-                return existing
+                s = existing.state
+                rotated = FollowedLog(
+                    LogState(vkey, s.size, s.root),
+                    existing.checkpoint,
+                    existing.cosignature,
+                    existing.cosigned_at,
+                )
+                self._write_log(rotated)
+                return rotated
+            if rotate:
+                raise WitnessStateError(f"log {vkey.name}: --rotate, but it is not followed yet")
             log = FollowedLog(LogState(vkey), None, None, None)
             self._write_log(log)
             return log

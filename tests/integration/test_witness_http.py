@@ -198,3 +198,28 @@ def test_a_witness_that_saw_a_larger_tree_is_reported(
         "checkpoint", "--size", str(n), "--witness", server.url, "--witness-key", witness.vkey
     )
     assert_clean_error(r, 1, f"cosigned size {m}", f"checkpoint's size {n}")
+
+
+def test_after_a_ledger_key_rotation_the_witness_follows_the_new_key_from_its_state(
+    tmp_path: Path, fx: LedgerFixture, witness: WitnessDir, server: WitnessServer
+) -> None:
+    from ledger.store import Ledger
+
+    push = ("checkpoint", "--witness", server.url, "--witness-key", witness.vkey)
+    assert fx.cli(*push).code == 0
+    old_vkey = ledger_vkey(fx)
+    rotate = fx.cli("ledger-key", "rotate")
+    assert rotate.code == 0, rotate.err
+    new_vkey = rotate.out.strip()
+    assert new_vkey != old_vkey and ledger_vkey(fx) == new_vkey
+    fx.writer.ledger = Ledger(fx.url, signer=read_private_key(fx.key_file))
+    m = grow(fx, 2)
+    refused = fx.cli(*push)
+    assert_clean_error(refused, 1, "403")
+    origin = new_vkey.split("+")[0]
+    r = witness.cli("add-log", "--origin", origin, "--ledger-key", new_vkey, "--rotate")
+    assert r.code == 0, r.err
+    after = fx.cli(*push)
+    assert after.code == 0, after.err
+    verify_checkpoint(after.out, Vkey.parse(new_vkey), witnesses=[Vkey.parse(witness.vkey)])
+    assert witness.cli("status", "--json").json()["logs"][0]["size"] == m

@@ -23,9 +23,11 @@ from verify.merkle import leaf_hash
 from verify.note import Checkpoint, Vkey, open_note, sign_checkpoint
 from verify.witness import (
     AddCheckpointRequest,
+    InconsistentCheckpointError,
     SplitViewError,
     StaleOldSizeError,
     UnknownLogError,
+    UntrustedCheckpointError,
 )
 
 ORIGIN = "example.org/log"
@@ -90,6 +92,32 @@ def test_add_log_is_idempotent_and_refuses_another_key(witness: Witness) -> None
         witness.add_log(other)
     with pytest.raises(MalformedKeyError, match="type 0x01"):
         witness.add_log(Vkey.cosignature(ORIGIN, LOG.public_raw))
+
+
+def test_a_rotated_log_key_replaces_the_old_one_and_the_state_stays(witness: Witness) -> None:
+    witness.add_checkpoint(request(0, 6))
+    new_key = Ed25519Signer.generate()
+    new_vkey = Vkey.ed25519(ORIGIN, new_key.public_raw)
+    with pytest.raises(WitnessStateError, match="--rotate"):
+        witness.add_log(new_vkey)
+    rotated = witness.add_log(new_vkey, rotate=True)
+    assert (rotated.state.vkey, rotated.state.size) == (new_vkey, 6)
+
+    def by_new_key(size: int, tree: list[bytes] = TREE) -> str:
+        return sign_checkpoint(Checkpoint(ORIGIN, size, mth(tree[:size])), ORIGIN, new_key)
+
+    # The old key no longer counts; the new one must still extend what was cosigned.
+    with pytest.raises(UntrustedCheckpointError):
+        witness.add_checkpoint(request(6, 9))
+    forked = [leaf_hash(b"fork %d" % i) for i in range(9)]
+    with pytest.raises(InconsistentCheckpointError):
+        witness.add_checkpoint(
+            AddCheckpointRequest(6, tuple(proof(6, forked)), by_new_key(9, forked))
+        )
+    good = AddCheckpointRequest(6, tuple(proof(6, TREE[:9])), by_new_key(9))
+    assert witness.add_checkpoint(good).checkpoint.size == 9
+    with pytest.raises(WitnessStateError, match="not followed"):
+        witness.add_log(Vkey.ed25519("example.org/new", new_key.public_raw), rotate=True)
 
 
 def test_cosign_records_the_state_and_the_cosignature_before_answering(witness: Witness) -> None:
