@@ -100,6 +100,7 @@ def run(
             witnesses=witness_keys,
             witness_threshold=witness_threshold,
             progress=terminal_progress(err),
+            timeline=html is not None,
         )
         report = verify_bundle(bundle, vkey, options)
         if html is not None:

@@ -13,7 +13,7 @@ Invariants:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -131,7 +131,8 @@ class VerifyReport:
     omitted_problems: int = 0
     checked: Checked = field(default_factory=Checked)
     redaction: Redaction = field(default_factory=Redaction)
-    timeline: tuple[TimelineEvent, ...] = ()
+    timeline: tuple[TimelineEvent, ...] = ()  # collected when asked (the HTML report)
+    decisions: Mapping[str, str] = field(default_factory=dict)  # id -> "deploy external"
     policies: tuple[str, ...] = ()  # labels of the policies verdicts were given under
 
     @property
@@ -245,9 +246,8 @@ def _integrity_lines(report: VerifyReport) -> list[str]:
     return lines
 
 
-def _verdict_line(v: Verdict, decisions: dict[str, TimelineEvent]) -> list[str]:
-    event = decisions.get(v.statement)
-    what = f"{event.what} " if event is not None else ""
+def _verdict_line(v: Verdict, decisions: Mapping[str, str]) -> list[str]:
+    what = f"{decisions[v.statement]} " if v.statement in decisions else ""
     head = f"    seq {v.seq:>6}  {v.type} {what}{v.statement}: {v.verdict.upper()}"
     head += f" (under {v.policy})" if v.policy else ""
     out = [head]
@@ -273,7 +273,6 @@ def _verdict_lines(report: VerifyReport) -> list[str]:
         f"{s['invalidated']} invalidated, {s['indeterminate']} indeterminate "
         f"(of {s['entries']} entries)"
     ]
-    events = {e.statement: e for e in report.timeline}
     grouped = group_by_model(report.verdicts)
     for model in sorted(grouped, key=lambda m: (m is None, m or "")):
         vs = grouped[model]
@@ -291,7 +290,7 @@ def _verdict_lines(report: VerifyReport) -> list[str]:
                 continue
             if v.verdict == "compliant":
                 shown += 1
-            lines.extend(_verdict_line(v, events))
+            lines.extend(_verdict_line(v, report.decisions))
         if hidden:
             lines.append(
                 f"    … and {hidden} more compliant statement(s); --json lists every verdict"
