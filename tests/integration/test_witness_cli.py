@@ -268,3 +268,58 @@ def test_usage_errors_exit_2(tmp_path: Path, fx: LedgerFixture) -> None:
     assert_clean_error(
         run_cli("witness", "status", "--state", str(tmp_path / "nope")), 1, "witness init"
     )
+
+
+def test_sigkill_at_random_moments_never_leaves_an_uncosigned_size(
+    tmp_path: Path, fx: LedgerFixture
+) -> None:
+    """Kill `witness cosign` at random moments: the state file always parses, and its size is one
+    the witness cosigned: its recorded cosignature verifies over its recorded checkpoint."""
+    import random
+
+    w = make_witness(tmp_path, "w1.example/w", follows=fx)
+    ledger = fx.writer.ledger
+    first = fx.size()
+    top = grow(fx, 8)
+    wkey = Vkey.parse(w.vkey)
+    rng = random.Random(8)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RSP_")}
+
+    def cosign(old: int, size: int, kill_after_s: float | None) -> bool:
+        proof = ledger.consistency_proof(old, size) if old else []
+        hashes = "".join(base64.b64encode(h).decode() + "\n" for h in proof)
+        req = write(tmp_path / f"k-{size}", f"old {old}\n{hashes}\n{ledger.checkpoint(size)}")
+        p = subprocess.Popen(
+            [RSP_LEDGER, "witness", "cosign", "--state", str(w.state), "--checkpoint", req],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        try:
+            p.wait(timeout=kill_after_s)
+            return False
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=60)
+            return True
+
+    def state() -> dict[str, object]:
+        data = json.loads(next((w.state / "logs").glob("*.json")).read_text())
+        assert isinstance(data, dict)
+        return data
+
+    old, killed = 0, 0
+    for size in range(first, top + 1):
+        killed += cosign(old, size, rng.uniform(0.2, 2.5))
+        now = state()
+        assert now["size"] in (old, size)
+        if now["size"]:
+            text, line = str(now["checkpoint"]), str(now["cosignature"])
+            (sig,) = parse_note(text + "\n" + line).signatures
+            wkey.verify(text.encode(), sig.signature)  # raises unless it cosigned this text
+            assert parse_note(ledger.checkpoint(int(str(now["size"])))).text == text
+        old = int(str(now["size"]))
+    assert killed > 0  # the loop did crash it
+    # And after the crashes it still cosigns from what it believes.
+    cosign(old, top, None)
+    assert state()["size"] == top
