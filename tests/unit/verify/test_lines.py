@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from domain.errors import VerificationError
 from domain.statements import parse_statement
-from verify._lines import KeyCache, check_lines, verify_signatures
+from verify._lines import GoodLine, KeyCache, LineResult, check_lines, verify_signatures
 from verify.dsse import add_signature, envelope_for_statement, parse_envelope
 from verify.entry import make_entry, parse_entry
 from verify.keys import Ed25519Signer, encode_public_key
@@ -57,6 +57,11 @@ REGISTRATION = {
     "roles": ["ceo"],
     "public_keys": [encode_public_key(BOB.public_raw)],
 }
+
+
+def well_formed(result: LineResult) -> GoodLine:
+    assert result[0] is not None, result
+    return result
 
 
 def cache(*signers: Ed25519Signer) -> KeyCache:
@@ -152,11 +157,11 @@ def test_a_bad_signature_is_named_and_unknown_keys_are_pending() -> None:
     sig[0] ^= 1
     obj["envelope"]["signatures"][1]["sig"] = base64.b64encode(bytes(sig)).decode()
     bad = json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
-    [r_good, r_bad] = check_lines(good + b"\n" + bad + b"\n", cache(ALICE, BOB))
+    [r_good, r_bad] = map(well_formed, check_lines(good + b"\n" + bad + b"\n", cache(ALICE, BOB)))
     assert r_good[6] is None
     assert r_bad[6] is not None and BOB.key_id[:16] in r_bad[6]
     # BOB unknown to the worker: his signature is left for the main process.
-    [pending] = check_lines(good, cache(ALICE))
+    [pending] = map(well_formed, check_lines(good, cache(ALICE)))
     assert pending[6] is None
     assert [kid for kid, _ in pending[5]] == [BOB.key_id]
 
@@ -164,7 +169,9 @@ def test_a_bad_signature_is_named_and_unknown_keys_are_pending() -> None:
 def test_keys_introduced_in_the_chunk_are_used_for_later_lines() -> None:
     registration = leaf_of(REGISTRATION, ALICE, seq=1)
     by_bob = leaf_of({**FINDING, "issuer": "bob"}, BOB, seq=2)
-    results = check_lines(registration + b"\n" + by_bob + b"\n", cache(ALICE))
+    results = [
+        well_formed(r) for r in check_lines(registration + b"\n" + by_bob + b"\n", cache(ALICE))
+    ]
     assert [r[5] for r in results] == [(), ()]
     assert [r[6] for r in results] == [None, None]
 

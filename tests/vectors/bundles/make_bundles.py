@@ -26,6 +26,7 @@ import base64
 import hashlib
 import itertools
 import json
+import secrets
 import sys
 import tempfile
 import zipfile
@@ -37,7 +38,6 @@ from unittest import mock
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-import ledger.history as history_module
 from cli.demo import build_demo_history, load_demo_policy
 from domain.ids import format_time
 from domain.statements import parse_statement
@@ -197,7 +197,7 @@ def build_valid(out: Path) -> HistoryWriter:
     with (
         tempfile.TemporaryDirectory() as tmp,
         mock.patch.object(Ed25519Signer, "generate", classmethod(generate)),
-        mock.patch.object(history_module.secrets, "token_bytes", token_bytes),
+        mock.patch.object(secrets, "token_bytes", token_bytes),
     ):
         ledger = Ledger(f"sqlite:///{tmp}/golden.db", signer=LEDGER_KEY)
         try:
