@@ -28,6 +28,7 @@ problem: a bundle whose integrity fails gets no verdicts (SPEC §5).
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import hmac
 import json
@@ -184,7 +185,16 @@ def verify_bundle(
     """
     opts = options or VerifyOptions()
     threshold = _check_keys(ledger_key, opts)
-    return _Verification(Path(path), ledger_key, opts, threshold).run()
+    # The run builds millions of long-lived objects and no reference cycles; the cyclic
+    # collector would traverse them all again and again (a quarter of the main process's time
+    # on 100k entries). Reference counting still frees everything else.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _Verification(Path(path), ledger_key, opts, threshold).run()
+    finally:
+        if collecting:
+            gc.enable()
 
 
 class _Verification:
