@@ -24,7 +24,7 @@ test: $(STAMP)
 
 # Issue 9's figures, bounded to run in CI in under 10 minutes; `make test` runs a short version.
 reliability: $(STAMP)
-	RELIABILITY_KILLS=200 RELIABILITY_FUZZ_EXAMPLES=1000 RELIABILITY_WRITES=500 $(BIN)/pytest -q -s tests/reliability
+	RELIABILITY_KILLS=200 RELIABILITY_FUZZ_EXAMPLES=1000 RELIABILITY_WRITES=500 RELIABILITY_MUTATIONS=10000 $(BIN)/pytest -q -s tests/reliability
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
