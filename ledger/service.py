@@ -21,7 +21,8 @@ import logging
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,17 +31,20 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Connection, select, tuple_
 
 from domain.compliance import Verdict, summary
 from domain.errors import LedgerError, VerificationError
 from domain.ids import TimeFormatError, is_ident, is_statement_id, parse_time
-from ledger import api
+from ledger import api, schema
+from ledger._group_commit import GroupCommitter
 from ledger._service_follow import ComplianceFeed, StoreEntrySource, compliance_warnings
 from ledger._service_http import BodyLimitMiddleware, ReadTokenError, add_error_handlers
 from ledger.errors import EnvelopeRefusedError, KeyFileError, NotFoundError, UsageError
 from ledger.export import export_bundle
 from ledger.keyfile import read_private_key
 from ledger.store import Ledger, RecordedEntry, Submission
+from ledger.tree import NodeKey, inclusion_proof
 from projections import StateProjection
 from verify.details import Detail, parse_detail
 from verify.dsse import Envelope, parse_envelope
@@ -68,6 +72,7 @@ def b64(raw: bytes) -> str:
 @dataclass
 class Service:
     ledger: Ledger
+    committer: GroupCommitter
     feed: ComplianceFeed
     projection: StateProjection
     read_token: str | None
@@ -135,6 +140,39 @@ def _parse_time(value: str | None, what: str) -> datetime | None:
         raise UsageError(f"{what}: {e}") from e
 
 
+class _StoredNodes:
+    """The stored tree nodes (ledger/tree.py `NodeSource`), read through one connection."""
+
+    def __init__(self, conn: Connection, size: int) -> None:
+        self._conn = conn
+        self._size = size
+
+    @property
+    def tree_size(self) -> int:
+        return self._size
+
+    def get_nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+        t = schema.tree_nodes
+        rows = self._conn.execute(
+            select(t.c.level, t.c.idx, t.c.hash).where(tuple_(t.c.level, t.c.idx).in_(list(keys)))
+        ).all()
+        return {(int(level), int(idx)): bytes(h) for level, idx, h in rows}
+
+
+def receipt(ledger: Ledger, seq: int, size: int) -> tuple[list[bytes], str]:
+    """Entry `seq`'s inclusion proof in the tree of `size` and that tree's signed checkpoint: the
+    same as `Ledger.inclusion_proof`, in two reads on one connection (it is on every submit).
+    The proof is checked against the signed root before it is given out."""
+    with ledger.engine.connect() as conn:
+        note = conn.execute(
+            select(schema.checkpoints.c.note).where(schema.checkpoints.c.size == size)
+        ).scalar()
+        if note is None:  # a size inside a batch: signed on demand
+            return ledger.inclusion_proof(seq, size)
+        root = parse_checkpoint_body(parse_note(str(note)).text).root
+        return inclusion_proof(_StoredNodes(conn, size), seq, size, root=root), str(note)
+
+
 def _check_id(value: str, valid: Callable[[str], bool], what: str) -> None:
     if not valid(value):
         more = "…" if len(value) > 64 else ""
@@ -161,7 +199,21 @@ def create_app(
     max_body_bytes: int = api.DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """The ASGI app for one worker. `ledger` must be initialised and hold the ledger key."""
+    service = Service(
+        ledger,
+        GroupCommitter(ledger),
+        ComplianceFeed(ledger),
+        StateProjection(ledger.engine, StoreEntrySource(ledger)),
+        read_token,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.committer.close()  # answers what is queued, then stops
+
     app = FastAPI(
+        lifespan=lifespan,
         title="rsp-ledger",
         summary="A signed, event-sourced audit ledger for frontier-AI safety frameworks",
         version="1",
@@ -175,8 +227,7 @@ def create_app(
             503: {"model": api.ErrorResponse},
         },
     )
-    projection = StateProjection(ledger.engine, StoreEntrySource(ledger))
-    app.state.service = Service(ledger, ComplianceFeed(ledger), projection, read_token)
+    app.state.service = service
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     add_error_handlers(app)
     _add_routes(app)
@@ -213,14 +264,17 @@ def _add_routes(app: FastAPI) -> None:
         compliance warning. Resubmitting the same envelope is a no-op that answers 200."""
         sub = _submission(body.envelope, body.details)
         when = _parse_time(body.recorded_at, "recorded_at")
-        recorded = service.ledger.submit(sub.envelope, detail=sub.detail, recorded_at=when)
-        proof, note = service.ledger.inclusion_proof(recorded.seq, recorded.seq + 1)
+        recorded, size = service.committer.submit(sub, when)
+        if recorded.existing:  # the latest checkpoint, with any witness cosignatures
+            proof, note = service.ledger.inclusion_proof(recorded.seq, size)
+        else:  # the checkpoint its own transaction signed
+            proof, note = receipt(service.ledger, recorded.seq, size)
         verdicts, warnings = service.judge([(recorded, sub.envelope)])
         out = api.SubmitResponse(
             entry=api.RecordedEntryOut.of(recorded),
             inclusion_proof=api.InclusionProofOut(
                 index=recorded.seq,
-                size=recorded.seq + 1,
+                size=size,
                 leaf_hash=b64(recorded.leaf_hash),
                 hashes=[b64(h) for h in proof],
                 checkpoint=note,
@@ -247,7 +301,8 @@ def _add_routes(app: FastAPI) -> None:
             except VerificationError as e:
                 raise EnvelopeRefusedError(f"line {i + 1}: {e}", line=i + 1) from e
         when = _parse_time(body.recorded_at, "recorded_at")
-        recorded = service.ledger.submit_batch(subs, recorded_at=when)
+        # Signatures checked in this thread: a threaded server must not fork a process pool.
+        recorded = service.ledger.submit_batch(subs, recorded_at=when, workers=1)
         judged, warnings = service.judge(
             [(r, s.envelope) for r, s in zip(recorded, subs, strict=True) if not r.existing]
         )
