@@ -33,6 +33,7 @@ from .projection import (
     StateProjection,
     Tracked,
     _chunks,
+    bulk_load,
 )
 from .relevance import Groups, IndexedEntry, affected_homes, index_entry
 from .rows import rows_of, timeline_row, verdict_row
@@ -64,16 +65,20 @@ class WarmFollower:
         self._groups = Groups()
         self._homes = {}
         self.position = -1
-        self._feed(self.projection._records(0, tracked.last_seq + 1))
+        self._feed(self.projection._records(0, tracked.last_seq + 1), keep=False)
         return result
 
-    def _feed(self, records: Any) -> list[_Applied]:
+    def _feed(self, records: Any, *, keep: bool = True) -> list[_Applied]:
+        """Add records to the state in memory; `keep` what each changed, to write it."""
         assert self._tracker is not None
         applied = []
-        for record in records:
-            entry = index_entry(record, self._homes, self._groups)
-            applied.append(_Applied(record, entry, self._tracker.add(record)))
-            self.position = record.seq
+        with bulk_load():
+            for record in records:
+                entry = index_entry(record, self._homes, self._groups)
+                step = self._tracker.add(record)
+                if keep:
+                    applied.append(_Applied(record, entry, step))
+                self.position = record.seq
         return applied
 
     def step(self) -> CatchUp:
@@ -87,7 +92,9 @@ class WarmFollower:
             return self._start()  # the tables went back (restored?): trust nothing held
         if tracked.last_seq > self.position:
             # Another runner applied these; the state in memory only needs to see them.
-            self._feed(self.projection._records(self.position + 1, tracked.last_seq + 1))
+            self._feed(
+                self.projection._records(self.position + 1, tracked.last_seq + 1), keep=False
+            )
         size = self.projection.source.size()
         start = self.position + 1
         if start >= size:
