@@ -209,35 +209,37 @@ def _short(text: str, limit: int = 240) -> str:
 
 
 def _integrity_lines(report: VerifyReport) -> list[str]:
-    b, c = report.bundle, report.checked
+    b, c, r = report.bundle, report.checked, report.redaction
     lines: list[str] = []
     if report.intact:
         lines.append(f"INTEGRITY: OK — {b.origin}, {b.tree_size} entries, root {b.root}")
+        lines.append("  every check passed:")
     else:
         count = len(report.problems) + report.omitted_problems
         lines.append(f"INTEGRITY: FAILED — {count} problem(s); this bundle is not to be trusted")
-    lines.append("  checked:")
+        lines.append("  checks run:")
+    # Said of what was checked, not of the result: the failures are listed below.
     if c.manifest_signed_by:
-        lines.append(f"    - manifest signed by the trusted ledger key {c.manifest_signed_by}")
+        lines.append(f"    - the manifest's signature by the trusted key {c.manifest_signed_by}")
+        lines.append("    - the digest of every member")
     if c.checkpoint_size is not None:
-        lines.append(f"    - checkpoint signed for tree size {c.checkpoint_size}")
+        lines.append(f"    - the checkpoint's signature (tree size {c.checkpoint_size})")
     if c.entries:
         lines.append(
-            f"    - {c.entries} entries: canonical JSON, seq 0..{c.entries - 1} without gaps, "
-            "recorded_at never decreasing, Merkle root recomputed"
+            f"    - {c.entries} entries: canonical JSON, seq without gaps, recorded_at never "
+            "decreasing, the Merkle root recomputed"
         )
         lines.append(
-            f"    - {c.signatures} envelope signatures verified; acceptance rules of SPEC §2 "
-            "replayed over every entry"
+            f"    - {c.signatures} envelope signatures, and SPEC §2's acceptance rules replayed "
+            "over every entry"
         )
-    r = report.redaction
     if r.committed:
-        lines.append(f"    - {r.disclosed} disclosed detail(s) matched their digests")
+        lines.append(f"    - {r.disclosed} disclosed detail(s) against their digests")
     if c.since_size is not None:
-        lines.append(f"    - extends the older checkpoint of size {c.since_size}")
+        lines.append(f"    - that the bundle extends the older checkpoint of size {c.since_size}")
     if c.witnesses:
         lines.append(
-            f"    - cosigned by {len(c.witnesses)} known witness(es) (threshold "
+            f"    - cosignatures by {len(c.witnesses)} known witness(es) (threshold "
             f"{c.witness_threshold}): {', '.join(c.witnesses)}"
         )
     for p in report.listed_problems():
