@@ -58,7 +58,9 @@ class GroupCommitter:
         self._queue: list[_Pending] = []
         self._cond = threading.Condition()
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name="rsp-ledger-group-commit", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="rsp-ledger-group-commit", daemon=True
+        )
         self._thread.start()
 
     def submit(
