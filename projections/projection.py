@@ -411,8 +411,16 @@ class StateProjection:
 
     @staticmethod
     def _insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert many rows with the driver's executemany: a rebuild writes millions, and
+        building each row's parameters through SQLAlchemy costs more than the insert."""
+        if not rows:
+            return
+        columns = list(rows[0])
+        names = ", ".join(columns)
+        marks = ", ".join(["?" if conn.dialect.paramstyle == "qmark" else "%s"] * len(columns))
+        sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"
         for chunk in _chunks(rows, 5000):
-            conn.execute(insert(table), list(chunk))
+            conn.exec_driver_sql(sql, [tuple(r[c] for c in columns) for r in chunk])
 
     def _replace_homes(self, conn: Connection, homes: set[str], rows: Rows) -> None:
         keys = sorted(homes)

@@ -6,6 +6,7 @@ incremental projection and a fresh rebuild can be compared table by table).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,9 @@ from domain.ids import format_time
 from domain.state import ORG, ModelFacts, OrgFacts, SafeguardsFacts, StateTracker, TimelineEvent
 
 from .relevance import to_us
+
+# Entries recorded in one batch share their time: format each time once.
+_time_text = functools.lru_cache(maxsize=4096)(format_time)
 
 
 def dumps(obj: Any) -> str:
@@ -62,7 +66,7 @@ def timeline_row(e: TimelineEvent) -> dict[str, Any]:
     return {
         "key": e.key,
         "seq": e.seq,
-        "recorded_at": format_time(e.recorded_at),
+        "recorded_at": _time_text(e.recorded_at),
         "type": e.type,
         "statement": e.statement,
         "policy": e.policy,

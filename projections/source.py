@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from typing import Protocol
@@ -23,6 +24,9 @@ from domain.log import LogRecord
 from domain.statements import parse_statement
 
 from .errors import StoredEntryError
+
+# Entries recorded in one batch share their time: parse each time once.
+_recorded_at = functools.lru_cache(maxsize=4096)(parse_time)
 
 
 class EntrySource(Protocol):
@@ -50,7 +54,7 @@ def record_of(leaf: bytes, expected_seq: int | None = None) -> LogRecord:
         payload = json.loads(base64.b64decode(envelope["payload"], validate=True))
         record = LogRecord(
             int(entry["seq"]),
-            parse_time(entry["recorded_at"]),
+            _recorded_at(entry["recorded_at"]),
             parse_statement(payload),
             tuple(str(s["keyid"]) for s in envelope["signatures"]),
         )
