@@ -43,6 +43,8 @@ from domain.policy_v2 import (
     POLICY_SCHEMA_V2,
     ConditionalApproval,
     Duty,
+    ReviewWindowDuty,
+    TriggeredDuty,
     v2_meaning_problems,
 )
 from domain.statements import STATEMENT_TYPES, V1_STATEMENT_TYPES, Statement, matches
@@ -262,6 +264,11 @@ class PolicyDocument(_Model):
         """The duties over time this policy imposes (none in v1)."""
         return ()
 
+    @property
+    def duty_statement_types(self) -> frozenset[str]:
+        """The statement types that can start or meet a duty of this policy (none in v1)."""
+        return frozenset()
+
     def conditional_approvals(self, statement_type: str) -> tuple[ConditionalApproval, ...]:
         """`approvals_if[statement_type]` (none in v1)."""
         return ()
@@ -276,8 +283,14 @@ class PolicyDocument(_Model):
         """True when some threshold needs an approved safety case before some deployment."""
         return False
 
+    @property
+    def has_conditional_approvals(self) -> bool:
+        return False
+
     def escalations(self, statement: Statement) -> tuple[ConditionalApproval, ...]:
         """The conditional approvals whose condition `statement` meets."""
+        if not self.has_conditional_approvals:
+            return ()
         return tuple(
             c for c in self.conditional_approvals(statement.type) if matches(statement, c.when)
         )
@@ -286,6 +299,8 @@ class PolicyDocument(_Model):
         """The roles that must approve `statement` (SPEC §4 "Approvals"): `approvals[type]`, plus
         the roles of every conditional approval it meets; None when neither names it."""
         base = self.approval_roles(statement.type)
+        if not self.has_conditional_approvals:
+            return base
         extra = [role for c in self.escalations(statement) for role in c.roles]
         if base is None and not extra:
             return None
@@ -320,10 +335,29 @@ class PolicyDocumentV2(PolicyDocument):
     safety_case_before: dict[Ident, list[Ident]]
 
     def duties_imposed(self) -> tuple[Duty, ...]:
+        return self._duties
+
+    @cached_property
+    def _duties(self) -> tuple[Duty, ...]:
         return tuple(self.duties)
+
+    @cached_property
+    def duty_statement_types(self) -> frozenset[str]:
+        types: set[str] = set()
+        for duty in self.duties:
+            types.add(duty.statement)
+            if isinstance(duty, TriggeredDuty):
+                types.add(duty.trigger)
+            elif isinstance(duty, ReviewWindowDuty):
+                types.add("governance_notified")  # a notice opens the window
+        return frozenset(types)
 
     def conditional_approvals(self, statement_type: str) -> tuple[ConditionalApproval, ...]:
         return tuple(self.approvals_if.get(statement_type, ()))
+
+    @property
+    def has_conditional_approvals(self) -> bool:
+        return bool(self.approvals_if)
 
     def safety_case_scopes(self, threshold_id: str) -> frozenset[str]:
         return frozenset(self.safety_case_before.get(threshold_id, ()))

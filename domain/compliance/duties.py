@@ -252,13 +252,14 @@ class DutyTracker:
     def assess(self, record: LogRecord, in_force: InForce, history: History) -> DutyEffect:
         """What `record`, judged under `in_force`, does to the duties; changes nothing."""
         st = record.statement
-        t = record.recorded_at
         policy = in_force.policy
+        if st.type not in policy.duty_statement_types:
+            return NO_EFFECT  # most records start and meet no duty
+        t = record.recorded_at
         checks: dict[str, list[str]] = {}
         closes: list[Key] = []
         opens: list[OpenDuty] = []
         met: list[Key] = []
-        since = f"{st.id!r} at {format_time(t)}"
 
         def discharge(key: Key) -> None:
             found = self._open.get(key)
@@ -269,6 +270,7 @@ class DutyTracker:
 
         def start(duty: Duty, subject: str) -> None:
             deadline = deadline_after(t, duty.window)
+            since = f"{st.id!r} at {format_time(t)}"
             opens.append(
                 OpenDuty(duty, policy.label, subject, st.id, record.seq, t, since, deadline)
             )
@@ -305,6 +307,8 @@ class DutyTracker:
                             start(duty, notice.regarding)
                 case _:
                     pass
+        if not (checks or closes or opens or met):
+            return NO_EFFECT
         return DutyEffect(checks, tuple(closes), tuple(opens), tuple(met))
 
     def apply(self, effect: DutyEffect) -> None:

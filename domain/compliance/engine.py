@@ -48,12 +48,21 @@ class RecordOrderError(VerificationError):
 class ComplianceEngine:
     """Judges a log one record at a time (SPEC §5), keeping verdicts up to date."""
 
-    __slots__ = ("_duties", "_history", "_relied_by", "_signed_by", "_timeline", "_tracked")
+    __slots__ = (
+        "_any_duties",
+        "_duties",
+        "_history",
+        "_relied_by",
+        "_signed_by",
+        "_timeline",
+        "_tracked",
+    )
 
     def __init__(self) -> None:
         self._history = History()
         self._timeline = PolicyTimeline()
         self._duties = DutyTracker()
+        self._any_duties = False
         # statement id → ids of judged statements relying on it (not noncompliant), in seq order
         self._relied_by: dict[str, list[str]] = {}
         # key id → ids of relied-upon statements it signed (SPEC §5: a compromise voids them)
@@ -69,7 +78,8 @@ class ComplianceEngine:
         judgement = judge_record(record, self._history, self._timeline, effect)
         if judgement is not None:
             self._keep(record, judgement)
-        self._duties.apply(effect)
+        if effect is not NO_EFFECT:
+            self._duties.apply(effect)
         self._history.observe(record)
         self._apply_voiding(record)
         return judgement.verdict if judgement is not None else None
@@ -132,6 +142,8 @@ class ComplianceEngine:
 
     # -- internals ---------------------------------------------------------------------------
     def _duty_effect(self, record: LogRecord, duties: DutyTracker) -> DutyEffect:
+        if not self._any_duties:  # no policy with duties ever came into force: a v1 log
+            return NO_EFFECT
         in_force = self._timeline.in_force(record.seq, record.recorded_at)
         if in_force is None or not in_force.policy.duties_imposed():
             return NO_EFFECT
@@ -196,6 +208,7 @@ class ComplianceEngine:
             )
             # Duties follow the policy in force from the moment it takes effect.
             self._duties.takes_effect(adopted.effective, record.seq)
+            self._any_duties = self._any_duties or bool(adopted.policy.duties_imposed())
         if verdict.verdict == "noncompliant":
             return  # SPEC §5: only what met the policy can later be invalidated
         for relied in judgement.relies_on:

@@ -89,9 +89,13 @@ class _Report:
 
     __slots__ = ("checked", "failed")
 
-    def __init__(self) -> None:
+    def __init__(self, duties: DutyEffect | None = None) -> None:
         self.checked: set[str] = set()
         self.failed: dict[str, list[str]] = {}
+        if duties is not None:
+            # Duty rules (policy v2): a duty met on time holds, late fails (docs/rules.md).
+            for rule, problems in duties.checks.items():
+                self.rule(rule, problems)
 
     def rule(self, rule: str, problems: Iterable[str]) -> bool:
         """Record that `rule` was evaluated; True when it holds."""
@@ -145,20 +149,15 @@ def judge_record(
     st = record.statement
     in_force = timeline.in_force(record.seq, record.recorded_at)
     policy = in_force.policy if in_force is not None else None
-    report = _Report()
-    if duties is not None:
-        # Duty rules (policy v2): a duty met on time holds, late fails (docs/rules.md).
-        for rule, problems in duties.checks.items():
-            report.rule(rule, problems)
     match st:
         case PolicyAdopted():
-            return _judge_amendment(report, record, st, policy, history)
+            return _judge_amendment(_Report(duties), record, st, policy, history)
         case CapabilityDetermination():
-            return _judge_capability(report, record, st, policy, history)
+            return _judge_capability(_Report(duties), record, st, policy, history)
         case SafeguardsDetermination():
-            return _judge_safeguards(report, record, st, policy, history)
+            return _judge_safeguards(_Report(duties), record, st, policy, history)
         case DeploymentDecision() if st.action == "deploy":
-            return _judge_deployment(report, record, st, policy, history)
+            return _judge_deployment(_Report(duties), record, st, policy, history)
         case _:
             pass
     # SPEC §5: any other statement is judged when P's approvals names its type, by
@@ -169,6 +168,7 @@ def judge_record(
         return None
     if policy.required_roles(st) is None and not (duties is not None and duties.judged):
         return None
+    report = _Report(duties)
     report.rule(R.POLICY_IN_FORCE, ())
     _signers_approved(report, record, policy, history)
     return Judgement(report.verdict(record, policy.label, ()), (record,))
