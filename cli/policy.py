@@ -28,6 +28,7 @@ import yaml
 
 from cli._common import EXIT_REFUSED, EXIT_USAGE, fail, json_option
 from domain.policy import PARTS, PolicyDocument, label_of, policy_problems
+from domain.policy_v2 import describe_condition
 from ledger.errors import UsageError
 
 
@@ -294,7 +295,60 @@ def describe(doc: PolicyDocument) -> list[str]:
         lines.append("  policy_adopted: ledger-admin (none named)")
     notify = ", ".join(doc.notify_before_deployment) or "nobody"
     lines.append(f"notify before deployment above the baseline: {notify}")
+    if doc.schema_version >= 2:
+        lines.extend(_describe_v2(doc))
     return lines
+
+
+def _describe_v2(doc: PolicyDocument) -> list[str]:
+    """The lines of a policy v2's duties, conditional approvals and safety cases."""
+    lines = ["approvals when (in addition):"]
+    conditional = [
+        f"  {kind}: + {_roles(list(c.roles))} when {describe_condition(c.when)}"
+        for kind in _conditional_types(doc)
+        for c in doc.conditional_approvals(kind)
+    ]
+    lines += conditional or ["  none"]
+    lines.append("safety case approved before deploying a model past:")
+    cases = [
+        f"  {t.id}: to {', '.join(sorted(doc.safety_case_scopes(t.id)))}"
+        for t in doc.thresholds
+        if doc.safety_case_scopes(t.id)
+    ]
+    lines += cases or ["  none"]
+    lines.append(f"duties:      {len(doc.duties_imposed())}")
+    lines += [f"  {d.id}: {_duty_text(d.model_dump(mode='json'))}" for d in doc.duties_imposed()]
+    return lines
+
+
+def _conditional_types(doc: PolicyDocument) -> list[str]:
+    data = doc.to_json().get("approvals_if", {})
+    return list(data) if isinstance(data, dict) else []
+
+
+def _duty_text(duty: dict[str, Any]) -> str:
+    """`a risk_report_published at most every 183 days`, and so on, from a duty's JSON."""
+    n = f"{duty.get('max_interval_days', duty.get('within_days')):g}"
+    when = duty.get("when")
+    condition = f" ({describe_condition(when)})" if when else ""
+    statement = f"{_a(duty['statement'])} {duty['statement']}"
+    match duty.get("kind"):
+        case "periodic":
+            return f"{statement} at most every {n} days"
+        case "triggered":
+            return (
+                f"{statement} about the same model within {n} days of "
+                f"{_a(duty['trigger'])} {duty['trigger']}{condition}"
+            )
+        case _:
+            return (
+                f"{statement} citing {_a(duty['regarding'])} {duty['regarding']}{condition} "
+                f"within {n} days of notifying {', '.join(duty.get('notified', []))}"
+            )
+
+
+def _a(word: str) -> str:
+    return "an" if word[:1] in ("a", "e", "i", "o", "u") else "a"
 
 
 # -- diff ----------------------------------------------------------------------------------------
@@ -382,6 +436,35 @@ def diff_policies(old: PolicyDocument, new: PolicyDocument) -> list[dict[str, An
     changes += _diff_lists(
         "notify", "body", old.notify_before_deployment, new.notify_before_deployment
     )
+    if old.schema_version >= 2 or new.schema_version >= 2:
+        changes += _diff_v2(old, new)
+    return changes
+
+
+def _diff_v2(old: PolicyDocument, new: PolicyDocument) -> list[dict[str, Any]]:
+    """What changes in the parts of policy v2: schema, duties, conditional approvals, safety
+    cases (a v1 document has none of them)."""
+    changes: list[dict[str, Any]] = []
+    if old.schema_ != new.schema_:
+        changes.append(_change("policy", "schema", "changed", old.schema_, new.schema_))
+    old_d = {d.id: d.model_dump(mode="json", exclude_none=True) for d in old.duties_imposed()}
+    new_d = {d.id: d.model_dump(mode="json", exclude_none=True) for d in new.duties_imposed()}
+    for did in dict.fromkeys([*old_d, *new_d]):
+        a, b = old_d.get(did), new_d.get(did)
+        if a != b:
+            verb = "added" if a is None else "removed" if b is None else "changed"
+            changes.append(_change("duties", did, verb, a, b))
+    old_a = old.to_json().get("approvals_if", {})
+    new_a = new.to_json().get("approvals_if", {})
+    for kind in dict.fromkeys([*old_a, *new_a]):
+        a, b = old_a.get(kind), new_a.get(kind)
+        if a != b:
+            verb = "added" if a is None else "removed" if b is None else "changed"
+            changes.append(_change("approvals_if", kind, verb, a, b))
+    for t in dict.fromkeys([*old.thresholds_by_id, *new.thresholds_by_id]):
+        a_s, b_s = sorted(old.safety_case_scopes(t)), sorted(new.safety_case_scopes(t))
+        if a_s != b_s:
+            changes += _diff_lists("safety_case_before", t, a_s, b_s)
     return changes
 
 
@@ -391,6 +474,14 @@ def _threshold_json(t: Any) -> dict[str, Any]:
 
 
 def _show_value(value: Any) -> str:
+    if isinstance(value, dict) and "kind" in value and "statement" in value:
+        return _duty_text(value)
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        # approvals_if entries
+        return "; ".join(
+            f"+ {_roles(v.get('roles', []))} when {describe_condition(v.get('when'))}"
+            for v in value
+        )
     if isinstance(value, dict) and "requires" in value:
         requires = value["requires"]
         parts = ", ".join(f"{p} {requires[p]}" for p in PARTS if p in requires) or "nothing"
