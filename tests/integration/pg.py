@@ -32,6 +32,7 @@ import pytest
 SYSTEM_USER = "postgres"
 SUPERUSER = "postgres"
 START_TIMEOUT_S = 60
+BINDIR_ENV = "RSP_TEST_PG_BINDIR"
 
 
 class PostgresUnavailableError(RuntimeError):
@@ -39,7 +40,16 @@ class PostgresUnavailableError(RuntimeError):
 
 
 def find_bindir() -> Path:
-    """The directory holding initdb and pg_ctl: on PATH, else the newest Debian-style install."""
+    """The directory holding initdb and pg_ctl: $RSP_TEST_PG_BINDIR if set, else on PATH, else
+    the newest Debian-style install."""
+    chosen = os.environ.get(BINDIR_ENV)
+    if chosen:
+        bindir = Path(chosen)
+        if (bindir / "initdb").exists() and (bindir / "pg_ctl").exists():
+            return bindir
+        raise PostgresUnavailableError(
+            f"${BINDIR_ENV}={chosen}: expected initdb and pg_ctl there, found none"
+        )
     on_path = shutil.which("initdb")
     if on_path and shutil.which("pg_ctl"):
         return Path(on_path).resolve().parent
