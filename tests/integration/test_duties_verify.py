@@ -117,3 +117,11 @@ def test_a_bundle_ending_past_the_deadline_reports_the_missed_duty(ledger_folder
     assert "due by 2026-08-26T00:00:00Z" in failed["message"]
     assert "none was recorded by 2026-08-27T00:00:00Z" in failed["message"]
     assert report["summary"]["noncompliant"] == 1
+
+
+def test_the_human_report_names_the_missed_duty(ledger_folder: Path) -> None:
+    vkey = run_cli("ledger-key", cwd=ledger_folder).out.strip()
+    r = run_cli("verify", "late.zip", "--ledger-key", vkey, cwd=ledger_folder)
+    assert r.code == 1, r.err
+    assert "duty.periodic" in r.out
+    assert "policy-rsp-3.0" in r.out
