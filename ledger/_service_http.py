@@ -53,7 +53,9 @@ _STATUS: tuple[tuple[type[Exception], int, api.ErrorCode], ...] = (
     (ProofRequestError, 400, "proof"),
     (UsageError, 400, "usage"),
     (DatabaseUnavailableError, 503, "unavailable"),
-    (KeyFileError, 500, "internal"),
+    # The service's own ledger key will not load, or was rotated away (`ledger-key rotate`):
+    # nothing can be signed until serve restarts with the current key.
+    (KeyFileError, 503, "unavailable"),
     (LedgerStateError, 409, "state"),
     (LedgerError, 422, "refused"),
     (VerificationError, 422, "refused"),  # a malformed envelope, statement or detail
