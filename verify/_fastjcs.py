@@ -69,12 +69,16 @@ def es_spelling_is_repr(value: float) -> bool:
     return exponent >= 21 or exponent <= -7
 
 
+_DECODER = json.JSONDecoder(parse_float=_float, parse_int=_int, parse_constant=_constant)
+
+
 def parse_canonical_fast(data: bytes) -> Any:
     """`parse_canonical(data)`, decided by the C codec where it can be (module docstring)."""
     if data.isascii() and data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
         try:
-            value = json.loads(data, parse_float=_float, parse_int=_int, parse_constant=_constant)
-            if _ENCODER.encode(value).encode("ascii") == data:
+            text = data.decode("ascii")
+            value = _DECODER.decode(text)
+            if _ENCODER.encode(value) == text:
                 return value
         except (_Undecided, ValueError, UnicodeEncodeError, RecursionError):
             pass
