@@ -6,7 +6,8 @@ directory, then pg_ctl on a free loopback port.
 - the server listens on 127.0.0.1 only, with `trust` authentication for loopback (it lives for one
   test session, holds no data worth protecting, and no other address can reach it);
 - every server gets a fresh `mkdtemp` directory; `stop()` shuts it down (`pg_ctl stop -m
-  immediate`) and removes the directory.
+  immediate`) and removes the directory, and a watchdog does the same if the process that
+  started it dies first (a run killed by a timeout leaves no server behind).
 
 Fixtures (imported by conftest.py): `postgres`, one server per test session, and `pg_url`, a
 fresh database per test. Without the binaries the PostgreSQL tests skip with the reason, except
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
@@ -197,7 +199,32 @@ def start_postgres(*, fsync: bool = False) -> PostgresServer:
             PostgresServer(bindir, base, 0).stop()
         shutil.rmtree(base, ignore_errors=True)
         raise
+    _watch(server)
     return server
+
+
+def _watch(server: PostgresServer) -> None:
+    """A watchdog that stops the server when this process is gone without calling `stop()`
+    (a test run killed by a CI timeout, say), so no server outlives its run. It ends by itself:
+    when `stop()` has removed the directory, or once it has stopped the server."""
+    stop = " ".join(
+        shlex.quote(a)
+        for a in _as_server_user(
+            [str(server.bindir / "pg_ctl"), "stop", "-D", str(server.datadir), "-m", "immediate"]
+        )
+    )
+    base = shlex.quote(str(server.base))
+    script = (
+        f"while kill -0 {os.getpid()} 2>/dev/null && [ -d {base} ]; do sleep 1; done; "
+        f"if [ -d {base} ]; then {stop} >/dev/null 2>&1; rm -rf {base}; fi"
+    )
+    subprocess.Popen(
+        ["/bin/sh", "-c", script],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def _run(argv: Sequence[str]) -> None:
