@@ -522,7 +522,8 @@ class _Verification:
             )
         self.last_recorded_at = recorded_at
         try:
-            statement = parse_statement(_shared_strings(json.loads(payload)))
+            obj = json.loads(payload)
+            statement = parse_statement(_shared_strings(obj) if self.engine is not None else obj)
         except MalformedStatementError as e:
             self._problem("entries.format", seq_expected, f"entry {seq_expected}: payload: {e}")
             return
