@@ -2,6 +2,7 @@
 
 The server runs in its own process group (uvicorn's workers with it), so `stop()` ends exactly
 the processes it started: SIGTERM to the group, then SIGKILL if it has not gone within the bound.
+A watchdog ends the group as well if the test process dies first.
 """
 
 from __future__ import annotations
@@ -79,6 +80,20 @@ def start_service(
             argv, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     served = ServiceProcess(f"http://127.0.0.1:{port}", process, log)
+    # If this process dies without stop() (a run killed by a timeout), end the server's group too.
+    group = process.pid
+    subprocess.Popen(
+        [
+            "/bin/sh",
+            "-c",
+            f"while kill -0 {os.getpid()} 2>/dev/null && kill -0 {group} 2>/dev/null; "
+            f"do sleep 1; done; kill -TERM -{group} 2>/dev/null; exit 0",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
