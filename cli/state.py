@@ -8,6 +8,9 @@ correctly on the next read.
 The time a status is evaluated at: `--as-of T` when given (then the answer is replayed from the
 log itself, as it stood at T); otherwise now on a `system` ledger, and the last recorded time on
 an `asserted` ledger, whose clock is the operator's (docs/projections.md).
+
+Given an http(s):// ledger, `status` and `timeline` ask the ledger service, which answers from its
+own projection; the `projections` commands need the database itself.
 """
 
 from __future__ import annotations

@@ -51,6 +51,7 @@ class WarmFollower:
 
     def __init__(self, projection: StateProjection) -> None:
         self.projection = projection
+        self._keep: Connection | None = None
         self._tracker: StateTracker | None = None
         self._groups = Groups()
         self._homes: dict[str, str] = {}
@@ -81,8 +82,18 @@ class WarmFollower:
                 self.position = record.seq
         return applied
 
+    def close(self) -> None:
+        if self._keep is not None:
+            self._keep.close()
+            self._keep = None
+
     def step(self) -> CatchUp:
         """Apply the entries appended since the last step; the first step starts the follower."""
+        if self._keep is None and self.projection.engine.dialect.name == "sqlite":
+            # SQLite checkpoints the write-ahead log whenever its last connection closes; the
+            # ledger opens one per operation, so an idle one held here saves a checkpoint (and
+            # its fsyncs) on every step. It reads nothing and holds no lock.
+            self._keep = self.projection.engine.connect()
         if self._tracker is None:
             return self._start()
         tracked = self.projection.tracked()
@@ -189,8 +200,11 @@ def follow(
     """Keep `projection` caught up until `stop` is set: a warm follower, woken by the source
     (a PostgreSQL subscription, or polling) whenever the log grows."""
     follower = WarmFollower(projection)
-    while not stop.is_set():
-        result = follower.step()
-        if on_catch_up is not None and result.applied:
-            on_catch_up(result)
-        projection.source.wait(follower.position + 1, poll_s)
+    try:
+        while not stop.is_set():
+            result = follower.step()
+            if on_catch_up is not None and result.applied:
+                on_catch_up(result)
+            projection.source.wait(follower.position + 1, poll_s)
+    finally:
+        follower.close()

@@ -43,6 +43,7 @@ def test_warm_follower_equals_rebuild_with_a_rival_runner(
             follower.step()
             step += 1
         assert follower.position == len(records) - 1
+        follower.close()
         full = StateProjection(full_db, source_of(records))
         full.rebuild()
         assert follower.projection.table_dump() == full.table_dump()
@@ -68,6 +69,7 @@ def test_the_follower_writes_only_what_changed_and_restarts_after_a_rebuild() ->
         with db.begin() as conn:
             conn.execute(update(schema.tracking).values(version=0))
         assert follower.step().mode == "full"  # another version: rebuilt, then warm again
+        follower.close()
         full = StateProjection(full_db, source_of(records))
         full.rebuild()
         assert projection.table_dump() == full.table_dump()
