@@ -74,6 +74,8 @@ from verify.note import (
 from verify.witness import select_cosignatures
 
 MAX_WRITE_RETRIES = 20
+# rsp_meta key: the tree size after the last batch that changed principals, roles or keys.
+REGISTRY_VERSION = "registry_version"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,8 @@ class _Batch:
     last_recorded_at: datetime | None
     registry: Registry
     leaves: list[bytes] = field(default_factory=list)
+    nodes: dict[NodeKey, bytes] = field(default_factory=dict)
+    vkey: str | None = None  # the ledger's current vkey, read under the lock
     new_statements: dict[str, tuple[int, str]] = field(default_factory=dict)
     # (seq, type) of recorded statements this batch names, read in one query up front.
     known: dict[str, tuple[int, str]] = field(default_factory=dict)
@@ -137,15 +141,30 @@ def _named_ids(submissions: Sequence[Submission]) -> list[str]:
 class _SqlNodeSource:
     """The stored perfect-subtree nodes (ledger/tree.py `NodeSource`) read in one query."""
 
-    def __init__(self, conn: Connection, size: int) -> None:
+    def __init__(
+        self, conn: Connection, size: int, cache: dict[NodeKey, bytes] | None = None
+    ) -> None:
         self._conn = conn
         self._size = size
+        # Nodes read or written in this transaction: the right edge is read once per batch.
+        self._cache = cache
 
     @property
     def tree_size(self) -> int:
         return self._size
 
     def get_nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+        if self._cache is not None:
+            found = {k: self._cache[k] for k in keys if k in self._cache}
+            missing = [k for k in keys if k not in found]
+            if missing:
+                fetched = self._read(missing)
+                self._cache.update(fetched)
+                found.update(fetched)
+            return found
+        return self._read(keys)
+
+    def _read(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
         if not keys:
             return {}
         t = schema.tree_nodes
@@ -171,6 +190,7 @@ class Ledger:
             datastore, events_table_name=schema.EVENTS_TABLE
         )
         self._meta: dict[str, str] | None = None
+        self._registry_cache: tuple[str, Registry] | None = None
         self._has_cosignatures_table = False
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -251,13 +271,15 @@ class Ledger:
     def vkey(self) -> str:
         return self._require_initialised()["vkey"]
 
-    def _current_signer(self, conn: Connection, origin: str) -> Signer:
+    def _current_signer(self, conn: Connection, origin: str, vkey: str | None = None) -> Signer:
         """The signer, checked in the caller's transaction against the ledger's current vkey: a
         process still holding a key retired by `ledger-key rotate` must not sign for the log."""
         signer = self._require_signer()
-        current = conn.execute(
-            select(schema.meta.c.value).where(schema.meta.c.key == "vkey")
-        ).scalar()
+        current = vkey
+        if current is None:
+            current = conn.execute(
+                select(schema.meta.c.value).where(schema.meta.c.key == "vkey")
+            ).scalar()
         if current is not None and format_vkey(origin, signer.public_raw) != current:
             raise KeyFileError(
                 f"the ledger key in use is not the ledger's current key {current}: "
@@ -476,9 +498,32 @@ class Ledger:
         if row is None:
             raise LedgerStateError("the ledger has no head row: expected an initialised ledger")
         size, root, last = int(row[0]), bytes(row[1]), row[2]
+        meta: dict[str, str] = {
+            str(k): str(v)
+            for k, v in conn.execute(
+                select(schema.meta.c.key, schema.meta.c.value).where(
+                    schema.meta.c.key.in_(("vkey", REGISTRY_VERSION))
+                )
+            )
+        }
+        batch = _Batch(
+            size, size, parse_time(last) if last else None, Registry(), vkey=meta.get("vkey")
+        )
         # Never extend (and sign over) a tree whose stored nodes no longer give the signed root.
-        verify_root_at(_SqlNodeSource(conn, size), size, root)
-        return _Batch(size, size, parse_time(last) if last else None, self._load_registry(conn))
+        verify_root_at(_SqlNodeSource(conn, size, batch.nodes), size, root)
+        batch.registry = self._registry(conn, meta.get(REGISTRY_VERSION))
+        return batch
+
+    def _registry(self, conn: Connection, version: str | None) -> Registry:
+        """The registry, from this process's copy when no governance entry changed it since."""
+        cached = self._registry_cache
+        if version is not None and cached is not None and cached[0] == version:
+            reg = cached[1]
+        else:
+            reg = self._load_registry(conn)
+            self._registry_cache = (version, reg) if version is not None else None
+        # A copy: the batch applies its own entries, and may yet roll back.
+        return Registry(reg.genesis, dict(reg.principals), dict(reg.keys))
 
     def _load_registry(self, conn: Connection) -> Registry:
         reg = Registry()
@@ -690,13 +735,20 @@ class Ledger:
                     }
                 ],
             )
-        source = _SqlNodeSource(conn, batch.start_size)
+        source = _SqlNodeSource(conn, batch.start_size, batch.nodes)
         nodes = nodes_completed_by_appends(source, batch.start_size, batch.leaves)
         conn.execute(
             schema.tree_nodes.insert(),
             [{"level": n.level, "idx": n.index, "hash": n.hash} for n in nodes],
         )
-        root = root_at(_SqlNodeSource(conn, batch.size), batch.size)
+        batch.nodes.update((n.key, n.hash) for n in nodes)
+        root = root_at(_SqlNodeSource(conn, batch.size, batch.nodes), batch.size)
+        if batch.touched_principals or batch.touched_keys:
+            # Other writers reload the registry when this changes (see `_registry`).
+            conn.execute(schema.meta.delete().where(schema.meta.c.key == REGISTRY_VERSION))
+            conn.execute(
+                schema.meta.insert(), [{"key": REGISTRY_VERSION, "value": str(batch.size)}]
+            )
         conn.execute(
             update(schema.head)
             .where(schema.head.c.id == 1)
@@ -709,7 +761,9 @@ class Ledger:
             )
         )
         note = sign_checkpoint(
-            Checkpoint(origin, batch.size, root), origin, self._current_signer(conn, origin)
+            Checkpoint(origin, batch.size, root),
+            origin,
+            self._current_signer(conn, origin, batch.vkey),
         )
         conn.execute(
             schema.checkpoints.insert(), [{"size": batch.size, "root": root, "note": note}]
