@@ -13,7 +13,7 @@ Each figure is printed beside its baseline, measured in the same run on the same
 
 The ledgers are real (signed envelopes, `Ledger.submit_batch` in batches of 2,000 entries that
 share a recorded_at, a handful of keys reused) and cached under /tmp/rsp-bench-projections, so
-only the first run pays for building them (about ten minutes for 1M).
+only the first run pays for building them (about 20 minutes for 1M on two busy cores).
 
     python -m bench projections                      # 100k and 1M
     python -m bench.bench_projections 100000         # one size
