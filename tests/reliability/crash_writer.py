@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from domain.ids import format_time
 from ledger.keyfile import read_private_key
@@ -89,7 +90,14 @@ def write_count(
     rng = random.Random(seed)
     signer = read_private_key(Path(issuer_key))
     ack = open(ack_path, "a", buffering=1)  # noqa: SIM115
-    with Ledger(url, signer=read_private_key(Path(ledger_key_file))) as ledger:
+    target: Any
+    if url.startswith(("http://", "https://")):
+        from ledger.client import RemoteLedger  # the service signs with its own key
+
+        target = RemoteLedger(url)
+    else:
+        target = Ledger(url, signer=read_private_key(Path(ledger_key_file)))
+    with target as ledger:
         last = None
         for i in range(count):
             st = {

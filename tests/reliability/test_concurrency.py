@@ -1,6 +1,7 @@
-"""Concurrency on one embedded SQLite file (issue 9): four writer processes submit one envelope at
-a time (retrying some), while real CLI processes read checkpoints and pages of the log, export
-bundles, and two projection followers run. Afterwards: nothing acknowledged is lost, no statement
+"""Concurrency (issue 9): four writer processes submit one envelope at a time (retrying some),
+while real CLI processes read checkpoints and pages of the log, export bundles, and two projection
+followers run — on one embedded SQLite file, and on PostgreSQL behind `serve --workers 2` (writers
+and readers over HTTP, followers on the database). Afterwards: nothing acknowledged is lost, no statement
 is recorded twice, seq is gap-free, every checkpoint any reader saw is a prefix of the final log,
 every export verifies, and no reader ever saw a traceback ("database is locked" included).
 
@@ -22,6 +23,7 @@ from sqlalchemy import func, select
 
 from ledger import schema
 from ledger.store import Ledger
+from tests.integration.served import start_service
 from verify.note import verify_checkpoint
 
 from .crash_writer import write_count
@@ -37,10 +39,27 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_sqlite_writers_readers_exports_and_projections(tmp_path: Path) -> None:
-    db = tmp_path / "conc.db"
-    url = f"sqlite:///{db}"
+    url = f"sqlite:///{tmp_path / 'conc.db'}"
     rig = CrashRig.create(tmp_path, url)
+    run_concurrency(tmp_path, rig, url, url, "SQLite")
+
+
+def test_postgres_service_workers_readers_exports_and_projections(
+    tmp_path: Path, pg_url: str
+) -> None:
+    rig = CrashRig.create(tmp_path, pg_url)
+    service = start_service(pg_url, rig.key_file, tmp_path, workers=2)
+    try:
+        run_concurrency(tmp_path, rig, pg_url, service.url, "PostgreSQL (2 service workers)")
+    finally:
+        service.stop()
+    assert "Traceback" not in service.output(), service.output()[-3000:]
+
+
+def run_concurrency(tmp_path: Path, rig: CrashRig, db_url: str, url: str, backend: str) -> None:
+    """Writers and readers use `url` (the database, or the service); followers the database."""
     env = {**os.environ, "RSP_LEDGER": url, "RSP_LEDGER_KEY_FILE": str(rig.key_file)}
+    db_env = {**env, "RSP_LEDGER": db_url}
     ctx = multiprocessing.get_context("fork")
     writers = [
         ctx.Process(
@@ -61,7 +80,7 @@ def test_sqlite_writers_readers_exports_and_projections(tmp_path: Path) -> None:
     followers = [
         subprocess.Popen(
             [RSP_LEDGER, "projections", "follow", "--poll", "0.05", "--max-seconds", "600"],
-            env=env,
+            env=db_env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -126,7 +145,7 @@ def test_sqlite_writers_readers_exports_and_projections(tmp_path: Path) -> None:
     rig.check(report)
     assert report.problems == [] and report.lost == 0
     assert report.acknowledged == WRITERS * WRITES
-    with Ledger(url) as ledger:
+    with Ledger(db_url) as ledger:
         size = ledger.size()
         with ledger.engine.connect() as conn:
             distinct = conn.execute(
@@ -147,10 +166,10 @@ def test_sqlite_writers_readers_exports_and_projections(tmp_path: Path) -> None:
         assert json.loads(v.stdout)["integrity"]["ok"] is True
     assert exports, "no export completed while the writers ran"
 
-    lag = _cli("projections", "status", "--json", env=env)
+    lag = _cli("projections", "status", "--json", env=db_env)
     assert lag.returncode == 0, lag.stderr
     print(
-        f"\nconcurrency on SQLite: {WRITERS} writers × {WRITES} submits, {rounds} reader commands, "
+        f"\nconcurrency on {backend}: {WRITERS} writers × {WRITES} submits, {rounds} reader commands, "
         f"{len(seen_checkpoints)} checkpoints seen, {len(exports)} exports verified, 0 lost, "
         f"0 duplicates, seq gap-free; projections: {lag.stdout.strip()[:200]}"
     )
