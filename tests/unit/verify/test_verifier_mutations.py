@@ -15,7 +15,7 @@ import warnings
 import zipfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.vectors.bundles.make_bundles import ORDER, read_parts, write_bundle_parts, write_zip
@@ -96,10 +96,14 @@ def test_contents_re_signed_by_the_ledger_key_are_never_intact(
         leaves = text.split(b"\n")
         if leaves[-1] == b"":
             leaves.pop()
+        # Re-splitting can undo a mutation (a dropped final newline): then nothing changed.
+        assume(leaves != list(parts.leaves))
         write_bundle_parts(tmp_path / "m.zip", parts, leaves=leaves)
     else:
         text = data.draw(mutated(b"".join(parts.details)))
-        write_bundle_parts(tmp_path / "m.zip", parts, details=text.splitlines(keepends=True))
+        details = text.splitlines(keepends=True)
+        assume(b"".join(details) != b"".join(parts.details))
+        write_bundle_parts(tmp_path / "m.zip", parts, details=details)
     report = verify(tmp_path / "m.zip")
     assert not report.intact
     assert report.exit_code == 3
