@@ -15,12 +15,12 @@ from .errors import ProjectionError, StoredEntryError, TrackingConflictError
 from .projection import (
     PROJECTION_NAME,
     PROJECTION_VERSION,
-    TIMELINE_FORMAT,
     CatchUp,
     Lag,
     StateProjection,
     Tracked,
 )
+from .reading import TIMELINE_FORMAT
 from .source import EntrySource, ListSource, record_of
 
 __all__ = [

@@ -25,6 +25,7 @@ from domain.log import LogRecord
 from domain.state import ORG, StateTracker, Step
 
 from . import schema as S
+from .bulk import bulk_load, chunks
 from .errors import TrackingConflictError
 from .projection import (
     MAX_CONFLICT_RETRIES,
@@ -32,8 +33,6 @@ from .projection import (
     CatchUp,
     StateProjection,
     Tracked,
-    _chunks,
-    bulk_load,
 )
 from .relevance import Groups, IndexedEntry, affected_homes, index_entry
 from .rows import rows_of, timeline_row, verdict_row
@@ -167,7 +166,7 @@ class WarmFollower:
     def _replace(
         conn: Connection, table: Any, key: Any, keys: list[Any], rows: list[dict[str, Any]]
     ) -> None:
-        for chunk in _chunks(keys):
+        for chunk in chunks(keys):
             conn.execute(delete(table).where(key.in_(chunk)))
         StateProjection._insert(conn, table, rows)
 
@@ -180,7 +179,7 @@ class WarmFollower:
         safeguards: list[dict[str, Any]],
     ) -> None:
         keys = sorted(homes)
-        for chunk in _chunks(keys):
+        for chunk in chunks(keys):
             conn.execute(delete(S.models).where(S.models.c.model.in_(chunk)))
             conn.execute(delete(S.safeguards).where(S.safeguards.c.home.in_(chunk)))
         if ORG in homes:

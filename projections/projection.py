@@ -26,11 +26,9 @@ Invariants:
 
 from __future__ import annotations
 
-import gc
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,10 +36,8 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
-    Row,
     Table,
     delete,
-    func,
     insert,
     inspect,
     select,
@@ -49,48 +45,37 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from domain.compliance import Verdict
 from domain.ids import format_time, parse_time
 from domain.log import LogRecord
 from domain.state import (
     ORG,
-    ModelFacts,
     Position,
-    SafeguardsFacts,
     StateTracker,
-    StatusView,
-    status_json,
 )
 
+from . import reading
 from . import schema as S
+from .bulk import bulk_load, chunks
 from .errors import ProjectionError, TrackingConflictError
 from .relevance import (
     Groups,
     IndexedEntry,
     affected_homes,
     cited_targets,
-    from_us,
     index_entry,
     replay_homes,
-    to_us,
 )
 from .rows import (
     Rows,
     dumps,
-    model_facts_of,
-    org_facts_of,
     rows_of,
-    safeguards_of,
-    verdict_of_row,
 )
 from .source import EntrySource, record_of
 
 PROJECTION_NAME = "asl-state"
 # Bump when the rows' meaning changes: a projection of another version is rebuilt on catch-up.
 PROJECTION_VERSION = 1
-TIMELINE_FORMAT = "rsp-ledger.timeline/v1"
 PAGE = 2000
-IN_CHUNK = 900
 MAX_CONFLICT_RETRIES = 20
 CREATE_RETRIES = 40
 
@@ -158,25 +143,6 @@ class Lag:
             "lag": self.lag,
             "caught_up": self.lag == 0 and self.version == PROJECTION_VERSION,
         }
-
-
-@contextmanager
-def bulk_load() -> Iterator[None]:
-    """The cyclic garbage collector paused while a replay builds many long-lived objects (the
-    engine's records, none of them garbage): every full collection would walk them all again,
-    which makes a replay of a million entries several times slower."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _chunks(items: Sequence[Any], n: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), n):
-        yield items[i : i + n]
 
 
 class StateProjection:
@@ -297,7 +263,7 @@ class StateProjection:
             )
 
     def _records_at(self, seqs: Sequence[int]) -> Iterator[LogRecord]:
-        for chunk in _chunks(seqs, PAGE):
+        for chunk in chunks(seqs, PAGE):
             leaves = list(self.source.leaves_at(chunk))
             if len(leaves) != len(chunk):
                 raise ProjectionError(
@@ -310,7 +276,7 @@ class StateProjection:
         e = S.entries
         seqs: set[int] = set()
         home_list = sorted(homes)
-        for chunk in _chunks(home_list):
+        for chunk in chunks(home_list):
             seqs.update(
                 int(s)
                 for (s,) in conn.execute(
@@ -391,7 +357,7 @@ class StateProjection:
             changed = groups.rows(groups.changed)
             if changed:
                 g = S.groups
-                for chunk in _chunks([r["home"] for r in changed]):
+                for chunk in chunks([r["home"] for r in changed]):
                     conn.execute(delete(g).where(g.c.home.in_(chunk)))
                 self._insert(conn, g, changed)
             self._replace_homes(conn, affected, rows)
@@ -400,7 +366,7 @@ class StateProjection:
     def _homes_of(self, conn: Connection, statement_ids: Iterable[str]) -> dict[str, str]:
         e = S.entries
         found: dict[str, str] = {}
-        for chunk in _chunks(sorted(statement_ids)):
+        for chunk in chunks(sorted(statement_ids)):
             found.update(
                 (str(sid), str(home))
                 for sid, home in conn.execute(
@@ -419,12 +385,12 @@ class StateProjection:
         names = ", ".join(columns)
         marks = ", ".join(["?" if conn.dialect.paramstyle == "qmark" else "%s"] * len(columns))
         sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"
-        for chunk in _chunks(rows, 5000):
+        for chunk in chunks(rows, 5000):
             conn.exec_driver_sql(sql, [tuple(r[c] for c in columns) for r in chunk])
 
     def _replace_homes(self, conn: Connection, homes: set[str], rows: Rows) -> None:
         keys = sorted(homes)
-        for chunk in _chunks(keys):
+        for chunk in chunks(keys):
             conn.execute(delete(S.models).where(S.models.c.model.in_(chunk)))
             conn.execute(delete(S.safeguards).where(S.safeguards.c.home.in_(chunk)))
             conn.execute(delete(S.verdicts).where(S.verdicts.c.home.in_(chunk)))
@@ -479,181 +445,27 @@ class StateProjection:
         first = tracked.last_seq + 1 if tracked is not None and not drop else 0
         return CatchUp("full", first, end - 1, end, None)
 
-    # -- reading -----------------------------------------------------------------------------
-    def _read(self) -> Connection:
-        conn = self.engine.connect()
-        if self.engine.dialect.name == "postgresql":
-            # One snapshot for the whole read: rows and position from the same commit.
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        return conn
-
+    # -- reading (projections/reading.py) ---------------------------------------------------
     def status(self, t: datetime, model: str | None = None) -> dict[str, Any]:
         """The status document at time t, from the tables (after catching up)."""
-        self.catch_up()
-        with self._read() as conn, conn.begin():
-            tracked = self._tracked(conn)
-            if tracked is None:
-                raise ProjectionError("the projection has no tracking row after catching up")
-            org_row = conn.execute(select(S.org.c.facts)).scalar_one_or_none()
-            if org_row is None:
-                raise ProjectionError("the projection has no organisation row: rebuild it")
-            org = org_facts_of(org_row)
-            names = [model] if model is not None else self._model_names(conn)
-            if model is not None and not self._model_names(conn, model):
-                raise ProjectionError(f"no model {model!r} in this ledger")
-            org_safeguards = self._safeguards(conn, ORG, t)
-            org_verdicts = self._verdicts(conn, ORG)
-            loaded: list[tuple[ModelFacts, list[SafeguardsFacts], list[Verdict]]] = []
-            for name in names:
-                facts_text = conn.execute(
-                    select(S.models.c.facts).where(S.models.c.model == name)
-                ).scalar_one()
-                loaded.append(
-                    (
-                        model_facts_of(facts_text),
-                        self._safeguards(conn, name, t),
-                        self._verdicts(conn, name),
-                    )
-                )
-        by_id = {v.statement: v for v in org_verdicts}
-        for _, _, vs in loaded:
-            by_id.update((v.statement, v) for v in vs)
-        view = StatusView(org, org_safeguards, by_id, tracked.position, t)
-        return status_json(view, loaded, org_verdicts)
-
-    @staticmethod
-    def _model_names(conn: Connection, only: str | None = None) -> list[str]:
-        q = select(S.models.c.model).order_by(S.models.c.model)
-        if only is not None:
-            q = q.where(S.models.c.model == only)
-        return [str(m) for (m,) in conn.execute(q)]
-
-    @staticmethod
-    def _safeguards(conn: Connection, home: str, t: datetime) -> list[SafeguardsFacts]:
-        s = S.safeguards
-        rows = conn.execute(
-            select(s.c.facts).where(s.c.home == home, s.c.expires_us > to_us(t)).order_by(s.c.seq)
-        )
-        return [safeguards_of(text) for (text,) in rows]
-
-    @staticmethod
-    def _verdicts(conn: Connection, home: str) -> list[Verdict]:
-        v = S.verdicts
-        rows = conn.execute(select(v.c.body).where(v.c.home == home).order_by(v.c.seq))
-        return [verdict_of_row(body) for (body,) in rows]
+        return reading.status(self, t, model)
 
     def status_as_of(self, at: datetime, model: str | None = None) -> dict[str, Any]:
         """The status document as the log stood at `at`, replayed from the log itself."""
-        self.catch_up()
-        e = S.entries
-        with self._read() as conn, conn.begin():
-            row = conn.execute(
-                select(e.c.seq, e.c.recorded_us)
-                .where(e.c.recorded_us <= to_us(at))
-                .order_by(e.c.seq.desc())
-                .limit(1)
-            ).one_or_none()
-            if row is None:
-                raise ProjectionError(f"no entry is recorded at or before {format_time(at)}")
-            last_seq, last_us = int(row[0]), int(row[1])
-            seqs: list[int] | None = None
-            if model is not None:
-                known = conn.execute(
-                    select(func.count()).where(e.c.home == model, e.c.seq <= last_seq)
-                ).scalar_one()
-                if not known:
-                    raise ProjectionError(
-                        f"no model {model!r} in this ledger as of {format_time(at)}"
-                    )
-                seqs = self._replay_seqs(conn, replay_homes({model}, self._groups(conn)), last_seq)
-        tracker = StateTracker(timeline_for=())
-        records = self._records(0, last_seq + 1) if seqs is None else self._records_at(seqs)
-        with bulk_load():
-            for record in records:
-                tracker.add(record)
-        names = [model] if model is not None else tracker.models()
-        by_id = {v.statement: v for v in tracker.engine.verdicts()}
-        view = StatusView(
-            tracker.org_facts(),
-            tracker.safeguards_of(ORG),
-            by_id,
-            Position(last_seq, from_us(last_us)),
-            at,
-        )
-        return status_json(
-            view,
-            [
-                (tracker.model_facts(m), tracker.safeguards_of(m), tracker.verdicts_of(m))
-                for m in names
-            ],
-            tracker.verdicts_of(ORG),
-        )
+        return reading.status_as_of(self, at, model)
 
     def timeline(self, model: str) -> dict[str, Any]:
         """Every entry that changed the model's state, with the policy in force at each."""
-        self.catch_up()
-        tl = S.timeline
-        with self._read() as conn, conn.begin():
-            tracked = self._tracked(conn)
-            facts_text = conn.execute(
-                select(S.models.c.facts).where(S.models.c.model == model)
-            ).scalar_one_or_none()
-            if facts_text is None or tracked is None:
-                raise ProjectionError(f"no model {model!r} in this ledger")
-            first_seq = model_facts_of(facts_text).first_seq
-            rows: list[Row[Any]] = list(
-                conn.execute(
-                    select(tl).where(
-                        (tl.c.key == model) | ((tl.c.key == ORG) & (tl.c.seq >= first_seq))
-                    )
-                )
-            )
-            statements = sorted({str(r.statement) for r in rows})
-            verdicts: dict[str, str] = {}
-            for chunk in _chunks(statements):
-                verdicts.update(
-                    (str(s), str(v))
-                    for s, v in conn.execute(
-                        select(S.verdicts.c.statement, S.verdicts.c.verdict).where(
-                            S.verdicts.c.statement.in_(chunk)
-                        )
-                    )
-                )
-        rows.sort(key=lambda r: (int(r.seq), r.key != ORG))
-        events = [
-            {
-                "seq": int(r.seq),
-                "recorded_at": str(r.recorded_at),
-                "type": str(r.type),
-                "statement": str(r.statement),
-                "scope": "organisation" if r.key == ORG else "model",
-                "policy": r.policy,
-                "change": str(r.change),
-                "verdict": verdicts.get(str(r.statement)),
-            }
-            for r in rows
-        ]
-        return {
-            "format": TIMELINE_FORMAT,
-            "model": model,
-            "log": tracked.position.to_json(),
-            "events": events,
-        }
+        return reading.timeline(self, model)
 
     def table_dump(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every data row, sorted (tests compare an incremental projection with a rebuild)."""
-        out: dict[str, list[tuple[Any, ...]]] = {}
-        with self._read() as conn, conn.begin():
-            for table in S.DATA_TABLES:
-                rows = conn.execute(select(table)).all()
-                out[table.name] = sorted(tuple(r) for r in rows)
-        return out
+        return reading.table_dump(self)
 
 
 __all__ = [
     "PROJECTION_NAME",
     "PROJECTION_VERSION",
-    "TIMELINE_FORMAT",
     "CatchUp",
     "Lag",
     "StateProjection",
