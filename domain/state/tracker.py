@@ -19,9 +19,8 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Container
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from domain.compliance import ComplianceEngine, Verdict
 from domain.compliance.determinations import number
@@ -57,9 +56,11 @@ from .facts import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class TimelineEvent:
-    """An entry that changed a model's state (or the organisation's), as it was then."""
+class TimelineEvent(NamedTuple):
+    """An entry that changed a model's state (or the organisation's), as it was then.
+
+    (A named tuple, immutable like a frozen dataclass but built several times faster: a rebuild
+    makes one per entry.)"""
 
     key: str  # the model, or ORG
     seq: int
@@ -80,8 +81,7 @@ class TimelineEvent:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(NamedTuple):
     """What adding one record changed."""
 
     home: str
