@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
@@ -19,7 +20,7 @@ from typing import TextIO
 from domain.errors import VerificationError
 from verify.html import render_html
 from verify.note import Vkey
-from verify.report import EXIT_USAGE, human_summary
+from verify.report import EXIT_INTEGRITY, EXIT_USAGE, human_summary
 from verify.verifier import Progress, VerifierUsageError, VerifyOptions, verify_bundle
 
 
@@ -111,6 +112,16 @@ def run(
     except (UsageProblem, VerifierUsageError) as e:
         err.write(f"error: {e}\n")
         return EXIT_USAGE
+    except Exception as e:
+        # A fault of the verifier itself must never exit 1, which an auditor's script reads as
+        # "intact, but some verdict is not compliant": the bundle was not verified (exit 3).
+        err.write("".join(traceback.format_exception(e)))
+        err.write(
+            f"error: the verifier failed ({type(e).__name__}: {e}); the bundle is NOT verified\n"
+        )
+        if as_json:
+            out.write(json.dumps(_unverified_report(f"{type(e).__name__}: {e}"), indent=2) + "\n")
+        return EXIT_INTEGRITY
     if as_json:
         out.write(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
     else:
@@ -119,3 +130,23 @@ def run(
 
 
 __all__ = ["UsageProblem", "run", "terminal_progress"]
+
+
+def _unverified_report(message: str) -> dict[str, object]:
+    """SPEC §8's report when the verifier could not finish: no verdicts, integrity not ok."""
+    return {
+        "format": "rsp-ledger.verify-report/v1",
+        "bundle": None,
+        "integrity": {
+            "ok": False,
+            "problems": [{"check": "verifier.failed", "seq": None, "message": message}],
+        },
+        "verdicts": [],
+        "summary": {
+            "entries": 0,
+            "compliant": 0,
+            "noncompliant": 0,
+            "invalidated": 0,
+            "indeterminate": 0,
+        },
+    }

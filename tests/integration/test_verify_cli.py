@@ -313,3 +313,23 @@ def test_export_refuses_a_size_beyond_the_log(demo: Path) -> None:
     r = run_cli("export", "--out", "x.zip", "--size", "23", cwd=demo)
     assert_clean_error(r, 1, "23")
     assert not (demo / "x.zip").exists()
+
+
+def test_a_fault_of_the_verifier_exits_3_never_1(
+    bundle: Path, vkey: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exit 1 means "intact, some verdict not compliant": a crash must not look like that."""
+    import io
+
+    import verify.command as command
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("simulated fault")
+
+    monkeypatch.setattr(command, "verify_bundle", broken)
+    out, err = io.StringIO(), io.StringIO()
+    code = command.run(str(bundle), vkey, as_json=True, out=out, err=err)
+    assert code == 3
+    report = json.loads(out.getvalue())
+    assert report["integrity"]["ok"] is False and report["verdicts"] == []
+    assert "NOT verified" in err.getvalue()

@@ -163,6 +163,7 @@ def run_concurrency(tmp_path: Path, rig: CrashRig, db_url: str, url: str, backen
     for bundle in exports:
         v = _cli("verify", str(bundle), "--ledger-key", vkey, "--json", env=env)
         assert v.returncode in (0, 1), v.stdout[-2000:] + v.stderr[-2000:]
+        assert v.stdout.strip(), f"verify printed nothing (exit {v.returncode}): {v.stderr[-3000:]}"
         assert json.loads(v.stdout)["integrity"]["ok"] is True
     assert exports, "no export completed while the writers ran"
 
