@@ -54,6 +54,8 @@ class WarmFollower:
         self._tracker: StateTracker | None = None
         self._groups = Groups()
         self._homes: dict[str, str] = {}
+        # statements whose verdicts showed a missed duty at the last write (policy v2)
+        self._anchors: set[str] = set()
         self.position = -1
 
     def _start(self) -> CatchUp:
@@ -66,6 +68,7 @@ class WarmFollower:
         self._homes = {}
         self.position = -1
         self._feed(self.projection._records(0, tracked.last_seq + 1), keep=False)
+        self._anchors = self._tracker.duty_anchors()
         return result
 
     def _feed(self, records: Any, *, keep: bool = True) -> list[_Applied]:
@@ -133,16 +136,21 @@ class WarmFollower:
         affected = affected_homes([(a.record, a.entry) for a in pending], self._groups)
         homes = set(tracker.homes()) | {ORG} if affected is None else affected
         facts = rows_of(tracker, homes, verdicts=False, timeline=False)
+        # The verdicts that changed: the new ones, those invalidated, and (under a policy with
+        # duties over time) those whose missed duties changed as time moved on. Each is written
+        # as the engine gives it now, as a rebuild would.
+        changed_ids = [
+            v.statement for a in pending for v in (a.step.verdict, *a.step.invalidated) if v
+        ]
+        anchors = tracker.duty_anchors()
+        changed_ids += sorted(anchors | self._anchors)
         verdicts: dict[int, dict[str, Any]] = {}
-        timeline: list[dict[str, Any]] = []
-        for a in pending:
-            if a.step.verdict is not None:
-                verdicts[a.step.verdict.seq] = verdict_row(a.step.verdict, a.step.home)
-            for v in a.step.invalidated:
-                home = tracker.home(v.statement)
-                assert home is not None
+        for sid in changed_ids:
+            v = tracker.engine.verdict_of(sid)
+            home = tracker.home(sid)
+            if v is not None and home is not None:
                 verdicts[v.seq] = verdict_row(v, home)
-            timeline.extend(timeline_row(e) for e in a.step.events)
+        timeline = [timeline_row(e) for a in pending for e in a.step.events]
         last = pending[-1].record
         p = self.projection
         with p.engine.begin() as conn:
@@ -160,6 +168,7 @@ class WarmFollower:
             p._insert(conn, S.timeline, timeline)
             self._replace_facts(conn, homes, facts.models, facts.org, facts.safeguards)
         self._groups.changed.clear()
+        self._anchors = anchors
         return None if affected is None else len(affected)
 
     @staticmethod

@@ -349,6 +349,9 @@ class StateProjection:
                 replayed += 1
             for record in new:
                 tracker.add(record)
+            if tracker.has_duties:
+                # Time moved on: a duty may now be missed by any model, whose verdicts show it.
+                return self._replace_all(tracked, drop=False, stop=stop)
             rows = rows_of(tracker, affected)
         last = new[-1]
         with self.engine.begin() as conn:

@@ -134,19 +134,22 @@ def status_as_of(p: StateProjection, at: datetime, model: str | None = None) -> 
         for record in records:
             tracker.add(record)
     names = [model] if model is not None else tracker.models()
-    by_id = {v.statement: v for v in tracker.engine.verdicts()}
-    view = StatusView(
-        tracker.org_facts(),
-        tracker.safeguards_of(ORG),
-        by_id,
-        Position(last_seq, from_us(last_us)),
-        at,
-    )
-    return status_json(
-        view,
-        [(tracker.model_facts(m), tracker.safeguards_of(m), tracker.verdicts_of(m)) for m in names],
-        tracker.verdicts_of(ORG),
-    )
+    position = Position(last_seq, from_us(last_us))
+    # Verdicts as of the position (its last entry's time), as the tables hold them.
+    org_verdicts = tracker.verdicts_of(ORG, position.last_recorded_at)
+    models = [
+        (
+            tracker.model_facts(m),
+            tracker.safeguards_of(m),
+            tracker.verdicts_of(m, position.last_recorded_at),
+        )
+        for m in names
+    ]
+    by_id = {v.statement: v for v in org_verdicts}
+    for _, _, vs in models:
+        by_id.update((v.statement, v) for v in vs)
+    view = StatusView(tracker.org_facts(), tracker.safeguards_of(ORG), by_id, position, at)
+    return status_json(view, models, org_verdicts)
 
 
 def timeline(p: StateProjection, model: str) -> dict[str, Any]:

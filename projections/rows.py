@@ -10,6 +10,7 @@ import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from domain.compliance import FailedRule, Verdict
@@ -113,6 +114,7 @@ def rows_of(
     *,
     verdicts: bool = True,
     timeline: bool = True,
+    as_of: datetime | None = None,
 ) -> Rows:
     """The rows of `homes` (None: every home) as the tracker knows them now; without the
     verdict or timeline rows when the caller writes those itself."""
@@ -128,7 +130,7 @@ def rows_of(
             rows.models.append({"model": key, "facts": dumps(facts)})
         rows.safeguards.extend(safeguards_row(s) for s in tracker.safeguards_of(key))
         if verdicts:
-            rows.verdicts.extend(verdict_row(v, key) for v in tracker.verdicts_of(key))
+            rows.verdicts.extend(verdict_row(v, key) for v in tracker.verdicts_of(key, as_of))
         if timeline:
             rows.timeline.extend(timeline_row(e) for e in tracker.timeline_of(key))
     if (wanted is None or ORG in wanted) and not rows.org:

@@ -136,6 +136,7 @@ class StateTracker:
         self._cited_by: dict[str, list[str]] = {}
         self._timeline_for = timeline_for
         self._timeline: dict[str, list[TimelineEvent]] = {}
+        self._has_duties = False
         self.last_seq = -1
         self.last_recorded_at: datetime | None = None
 
@@ -242,6 +243,8 @@ class StateTracker:
                 found = self.engine.policy_in_force(record.seq + 1, effective)
                 came = found is not None and found[1] == st.id
                 self._adoptions.append(Adoption(record, came))
+                if came and found is not None and found[0].duties_imposed():
+                    self._has_duties = True
             case _:
                 pass
 
@@ -287,14 +290,27 @@ class StateTracker:
         """Every model some entry concerns, sorted."""
         return sorted(k for k in self._first_seq if k != ORG)
 
-    def verdicts_of(self, key: str) -> list[Verdict]:
-        """The current verdicts of the statements whose home is `key`, in seq order."""
+    def verdicts_of(self, key: str, as_of: datetime | None = None) -> list[Verdict]:
+        """The verdicts of the statements whose home is `key`, in seq order, as the engine gives
+        them `as_of` a time (default: the last record's), with the duties missed by then (policy
+        v2, docs/rules.md "Duties")."""
         out: list[Verdict] = []
         for sid in self._judged.get(key, ()):
-            v = self.engine.verdict_of(sid)
+            v = self.engine.verdict_of(sid, as_of)
             if v is not None:
                 out.append(v)
         return out
+
+    @property
+    def has_duties(self) -> bool:
+        """Whether a policy that imposes duties over time has come into force: then a verdict
+        can change as time passes (a missed duty shows on the statement that started its
+        clock), not only through the entries that void evidence."""
+        return self._has_duties
+
+    def duty_anchors(self, as_of: datetime | None = None) -> set[str]:
+        """The statements whose verdicts show a duty missed by `as_of` (default: last record)."""
+        return {m.anchor for m in self.engine.overdue(as_of)} if self._has_duties else set()
 
     def timeline_of(self, key: str) -> list[TimelineEvent]:
         return list(self._timeline.get(key, ()))

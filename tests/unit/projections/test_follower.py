@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import update
@@ -13,6 +14,8 @@ from projections import schema
 from projections.follower import WarmFollower
 from projections.projection import StateProjection
 from projections.source import ListSource
+from tests.scenarios.histories_v2 import V2_SCENARIOS
+from tests.scenarios.kit import Scenario
 
 from .logs import leaf_of, source_of
 from .random_logs import actions, play
@@ -73,3 +76,20 @@ def test_the_follower_writes_only_what_changed_and_restarts_after_a_rebuild() ->
         full = StateProjection(full_db, source_of(records))
         full.rebuild()
         assert projection.table_dump() == full.table_dump()
+
+
+@pytest.mark.parametrize("scenario", V2_SCENARIOS, ids=lambda s: s.name)
+def test_warm_follower_follows_duties_missed_as_time_passes(scenario: Scenario) -> None:
+    records = scenario.records()
+    with database() as db, database() as full_db:
+        source = ListSource(leaf_of(r) for r in records[:5])
+        follower = WarmFollower(StateProjection(db, source))
+        follower.step()
+        for r in records[5:]:
+            source.append(leaf_of(r))
+            follower.step()
+        follower.close()
+        full = StateProjection(full_db, source_of(records))
+        full.rebuild()
+        assert follower.projection.table_dump() == full.table_dump()
+        check_against_engine(full.status(records[-1].recorded_at), records)
