@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
+import sqlalchemy.exc
 
 from domain.errors import LedgerError, VerificationError
 from domain.ids import TimeFormatError, parse_time
@@ -49,6 +50,10 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             fail(str(e), EXIT_USAGE)
         except (LedgerError, VerificationError) as e:
             fail(str(e), EXIT_REFUSED)
+        except sqlalchemy.exc.DBAPIError as e:
+            # The database itself failed (gone, locked too long, out of space): one line.
+            reason = str(e.orig).strip().splitlines()[0] if e.orig is not None else str(e)
+            fail(f"database error: {reason}", EXIT_REFUSED)
 
     return wrapper
 
