@@ -25,6 +25,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bench._policy import DEPLOYMENT, SECURITY, THRESHOLDS, bench_policy
 from domain.compliance import ComplianceEngine, summary
 from domain.log import LogRecord
 from domain.registry import key_id_of
@@ -52,9 +53,6 @@ MODELS = 500
 T0 = datetime(2020, 1, 1, tzinfo=UTC)
 STEP = timedelta(seconds=20)
 
-DEPLOYMENT = ["threat-modeling", "defense-in-depth", "red-teaming", "monitoring"]
-SECURITY = ["access-control", "audits", "insider-risk"]
-THRESHOLDS = ["CBRN-3", "AI-RD-4", "CBRN-4"]
 ROLES = {
     "ceo": ["ceo"],
     "rso": ["responsible-scaling-officer"],
@@ -63,39 +61,6 @@ ROLES = {
     "ltbt": ["ltbt"],
     "eval": ["evaluator"],
 }
-
-
-def _policy(version: int) -> dict[str, Any]:
-    return {
-        "schema": "rsp-ledger.policy/v1",
-        "id": "bench-rsp",
-        "version": str(version),
-        "levels": ["ASL-2", "ASL-3", "ASL-4"],
-        "scopes": ["internal", "trusted", "external"],
-        "standards": {
-            "ASL-3": {"deployment": DEPLOYMENT, "security": SECURITY},
-            "ASL-4": {"deployment": [], "security": []},
-        },
-        "thresholds": [
-            {"id": "CBRN-3", "requires": {"deployment": "ASL-3", "security": "ASL-3"}},
-            {"id": "AI-RD-4", "requires": {"security": "ASL-3"}},
-            {"id": "CBRN-4", "requires": {"deployment": "ASL-4", "security": "ASL-4"}},
-        ],
-        "assessment": {
-            "max_age_days": 183,
-            "effective_compute_multiple": 4.0,
-            "cannot_rule_out_counts_as_crossed": True,
-            "early_warning_requires_comprehensive": True,
-        },
-        "safeguards": {"max_validity_days": 365},
-        "approvals": {
-            "capability_determination": ["ceo", "responsible-scaling-officer"],
-            "safeguards_determination": ["ceo", "responsible-scaling-officer"],
-            "deployment_decision": ["ceo", "responsible-scaling-officer"],
-            "policy_adopted": ["board"],
-        },
-        "notify_before_deployment": ["board", "ltbt"],
-    }
 
 
 def _key(name: str) -> str:
@@ -156,7 +121,7 @@ def synthetic_history(size: int) -> list[LogRecord]:
         PolicyAdopted,
         ("admin",),
         type="policy_adopted",
-        policy=_policy(version),
+        policy=bench_policy(version),
         effective_at=h.t,
     )
     compute: dict[str, float] = {}
@@ -311,7 +276,7 @@ def synthetic_history(size: int) -> list[LogRecord]:
                 PolicyAdopted,
                 ("board",),
                 type="policy_adopted",
-                policy=_policy(version),
+                policy=bench_policy(version),
                 effective_at=h.t + STEP * 10,
             )
     return h.records[:size]

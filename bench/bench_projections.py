@@ -45,6 +45,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from sqlalchemy import update
 
+from bench._policy import DEPLOYMENT, SECURITY, THRESHOLDS, bench_policy
 from cli.state import LedgerEntrySource
 from domain.ids import format_time
 from domain.statements import parse_statement
@@ -64,9 +65,6 @@ BATCH = 2000
 DAY_PER_BATCH = timedelta(days=1)
 MODELS = 500
 T0 = datetime(2021, 1, 1, tzinfo=UTC)
-DEPLOYMENT = ["threat-modeling", "defense-in-depth", "red-teaming", "monitoring"]
-SECURITY = ["access-control", "audits", "insider-risk"]
-THRESHOLDS = ["CBRN-3", "AI-RD-4", "CBRN-4"]
 PEOPLE = {
     "admin": ["ledger-admin"],
     "ceo": ["ceo"],
@@ -76,39 +74,6 @@ PEOPLE = {
     "ltbt": ["ltbt"],
     "eval": ["evaluator"],
 }
-
-
-def _policy(version: int) -> dict[str, Any]:
-    return {
-        "schema": "rsp-ledger.policy/v1",
-        "id": "bench-rsp",
-        "version": str(version),
-        "levels": ["ASL-2", "ASL-3", "ASL-4"],
-        "scopes": ["internal", "trusted", "external"],
-        "standards": {
-            "ASL-3": {"deployment": DEPLOYMENT, "security": SECURITY},
-            "ASL-4": {"deployment": [], "security": []},
-        },
-        "thresholds": [
-            {"id": "CBRN-3", "requires": {"deployment": "ASL-3", "security": "ASL-3"}},
-            {"id": "AI-RD-4", "requires": {"security": "ASL-3"}},
-            {"id": "CBRN-4", "requires": {"deployment": "ASL-4", "security": "ASL-4"}},
-        ],
-        "assessment": {
-            "max_age_days": 183,
-            "effective_compute_multiple": 4.0,
-            "cannot_rule_out_counts_as_crossed": True,
-            "early_warning_requires_comprehensive": True,
-        },
-        "safeguards": {"max_validity_days": 365},
-        "approvals": {
-            "capability_determination": ["ceo", "responsible-scaling-officer"],
-            "safeguards_determination": ["ceo", "responsible-scaling-officer"],
-            "deployment_decision": ["ceo", "responsible-scaling-officer"],
-            "policy_adopted": ["board"],
-        },
-        "notify_before_deployment": ["board", "ltbt"],
-    }
 
 
 # -- building a big ledger -----------------------------------------------------------------------
@@ -166,7 +131,7 @@ def _history(w: _Writer) -> Iterator[None]:
         "policy_adopted",
         ("admin",),
         id="policy-1",
-        policy=_policy(1),
+        policy=bench_policy(1),
         effective_at=format_time(w.t),
     )
     compute: dict[str, float] = {}
@@ -308,7 +273,7 @@ def _history(w: _Writer) -> Iterator[None]:
             w.add(
                 "policy_adopted",
                 ("board",),
-                policy=_policy(version),
+                policy=bench_policy(version),
                 effective_at=format_time(w.t + timedelta(days=2)),
             )
         yield

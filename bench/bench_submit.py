@@ -135,7 +135,9 @@ def main(argv: list[str]) -> None:
                 f.write(json.dumps(e.to_json(), separators=(",", ":")) + "\n")
         env = {**os.environ, "RSP_LEDGER": f"sqlite:///{folder / 'ledger.db'}"}
         t0 = time.perf_counter()
-        p = subprocess.run([RSP_LEDGER, "submit", str(jsonl)], env=env, capture_output=True, text=True)
+        p = subprocess.run(
+            [RSP_LEDGER, "submit", str(jsonl)], env=env, capture_output=True, text=True
+        )
         t_batch = time.perf_counter() - t0
         if p.returncode != 0:
             raise SystemExit(f"batch import failed: {p.stderr}")
@@ -156,15 +158,21 @@ def main(argv: list[str]) -> None:
     limit = min(bare_batch, limit_ed)
     print(f"entries: batch {N_BATCH}, single {N_SINGLE}; usable cores {cores}")
     print(f"single submits (CLI-free, one txn + checkpoint each): {single_rate:9.0f} /s")
-    print(f"  baseline bare eventsourcing append, one event per txn: {bare_single:9.0f} /s"
-          f"  ratio {single_rate / bare_single:.2f}")
+    print(
+        f"  baseline bare eventsourcing append, one event per txn: {bare_single:9.0f} /s"
+        f"  ratio {single_rate / bare_single:.2f}"
+    )
     print(f"batch import via `rsp-ledger submit FILE.jsonl`:       {batch_rate:9.0f} /s")
     print(f"batch import in-process (submit_batch):               {inproc_rate:9.0f} /s")
     print(f"limit A: bare eventsourcing append, batched:          {bare_batch:9.0f} /s")
-    print(f"limit B: Ed25519 verify {ed_one:.0f}/s/core × {cores} cores:      {limit_ed:9.0f} /s"
-          f"  (pool measured {ed_pool:.0f} /s)")
-    print(f"batch import / min(A, B) = {batch_rate / limit:.2f}  (target ≥ 0.80); "
-          f"in-process / min(A, B) = {inproc_rate / limit:.2f}")
+    print(
+        f"limit B: Ed25519 verify {ed_one:.0f}/s/core × {cores} cores:      {limit_ed:9.0f} /s"
+        f"  (pool measured {ed_pool:.0f} /s)"
+    )
+    print(
+        f"batch import / min(A, B) = {batch_rate / limit:.2f}  (target ≥ 0.80); "
+        f"in-process / min(A, B) = {inproc_rate / limit:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bench._policy import DEPLOYMENT, SECURITY, THRESHOLDS, bench_policy
 from verify.dsse import PAYLOAD_TYPE, pae
 from verify.jcs import canonical
 from verify.keys import Ed25519Signer, encode_public_key, key_id
@@ -51,9 +52,6 @@ ORIGIN = "bench.example/rsp-ledger"
 MODELS = 500
 T0 = datetime(2020, 1, 1, tzinfo=UTC)
 STEP = timedelta(seconds=20)
-DEPLOYMENT = ["threat-modeling", "defense-in-depth", "red-teaming", "monitoring"]
-SECURITY = ["access-control", "audits", "insider-risk"]
-THRESHOLDS = ["CBRN-3", "AI-RD-4", "CBRN-4"]
 ROLES = {
     "ceo": ["ceo"],
     "rso": ["responsible-scaling-officer"],
@@ -76,39 +74,6 @@ def seeded_signer(name: str) -> Ed25519Signer:
 
 
 LEDGER_KEY = "ledger"
-
-
-def _policy(version: int) -> dict[str, Any]:
-    return {
-        "schema": "rsp-ledger.policy/v1",
-        "id": "bench-rsp",
-        "version": str(version),
-        "levels": ["ASL-2", "ASL-3", "ASL-4"],
-        "scopes": ["internal", "trusted", "external"],
-        "standards": {
-            "ASL-3": {"deployment": DEPLOYMENT, "security": SECURITY},
-            "ASL-4": {"deployment": [], "security": []},
-        },
-        "thresholds": [
-            {"id": "CBRN-3", "requires": {"deployment": "ASL-3", "security": "ASL-3"}},
-            {"id": "AI-RD-4", "requires": {"security": "ASL-3"}},
-            {"id": "CBRN-4", "requires": {"deployment": "ASL-4", "security": "ASL-4"}},
-        ],
-        "assessment": {
-            "max_age_days": 183,
-            "effective_compute_multiple": 4.0,
-            "cannot_rule_out_counts_as_crossed": True,
-            "early_warning_requires_comprehensive": True,
-        },
-        "safeguards": {"max_validity_days": 365},
-        "approvals": {
-            "capability_determination": ["ceo", "responsible-scaling-officer"],
-            "safeguards_determination": ["ceo", "responsible-scaling-officer"],
-            "deployment_decision": ["ceo", "responsible-scaling-officer"],
-            "policy_adopted": ["board"],
-        },
-        "notify_before_deployment": ["board", "ltbt"],
-    }
 
 
 def _t(t: datetime) -> str:
@@ -155,7 +120,9 @@ def plan(size: int) -> Iterator[Planned]:
             public_keys=[key(name if name != "eval" else "eval#0")],
         )
     version = 1
-    yield emit("policy_adopted", "admin", ("admin",), policy=_policy(version), effective_at=_t(t))
+    yield emit(
+        "policy_adopted", "admin", ("admin",), policy=bench_policy(version), effective_at=_t(t)
+    )
     compute: dict[str, float] = {}
     cycle = 0
     last_attestation = ""
@@ -300,7 +267,7 @@ def plan(size: int) -> Iterator[Planned]:
                     "policy_adopted",
                     "board",
                     ("board",),
-                    policy=_policy(version),
+                    policy=bench_policy(version),
                     effective_at=_t(t + STEP * 10),
                 )
             )
