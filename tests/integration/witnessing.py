@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .conftest import RSP_LEDGER, LedgerFixture, Result, run_cli
 from .pg import free_port
+from .served import ServiceProcess
 
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
@@ -63,24 +63,8 @@ def make_witness(tmp_path: Path, name: str, follows: LedgerFixture | None = None
     return w
 
 
-@dataclass
-class WitnessServer:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=STOP_TIMEOUT_S)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
+# A witness server is stopped and read exactly like a ledger service process.
+WitnessServer = ServiceProcess
 
 
 def start_witness_server(state: Path, workdir: Path) -> WitnessServer:
