@@ -20,7 +20,6 @@ from .pg import free_port
 from .served import ServiceProcess
 
 READY_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 15.0
 
 
 def grow(fx: LedgerFixture, entries: int) -> int:
