@@ -33,9 +33,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from domain.ids import TimeFormatError, parse_time
-from verify._fastjcs import parse_canonical_fast
 from verify.dsse import MAX_SIGNATURES, PAYLOAD_TYPE, pae
 from verify.errors import NotCanonicalError
+from verify.jcs import parse_canonical
 
 Pending = tuple[tuple[str, bytes], ...]
 GoodLine = tuple[int, datetime, bytes, tuple[str, ...], bytes, Pending, str | None]
@@ -83,7 +83,7 @@ def _introduced(statement: dict[str, Any]) -> list[Any]:
 def _scan(leaf: bytes) -> tuple[int, datetime, bytes, list[tuple[str, bytes]], dict[str, Any]]:
     """The checks of `parse_entry` and `parse_envelope`, up to the statement's schema."""
     try:
-        obj = parse_canonical_fast(leaf)
+        obj = parse_canonical(leaf)
     except NotCanonicalError as e:
         raise _Malformed(f"entry: {e}") from e
     if not isinstance(obj, dict) or obj.keys() != _ENTRY_FIELDS:
@@ -140,7 +140,7 @@ def _scan(leaf: bytes) -> tuple[int, datetime, bytes, list[tuple[str, bytes]], d
     if len({kid for kid, _ in parsed}) != len(parsed):
         raise _Malformed(f"entry {seq}: signatures: expected distinct key ids, found a repeat")
     try:
-        statement = parse_canonical_fast(payload)
+        statement = parse_canonical(payload)
     except NotCanonicalError as e:
         raise _Malformed(f"entry {seq}: payload: {e}") from e
     if not isinstance(statement, dict):

@@ -67,7 +67,6 @@ from domain.statements import (
     Statement,
     parse_statement,
 )
-from verify._fastjcs import parse_canonical_fast
 from verify._lines import (
     KeyCache,
     LineResult,
@@ -95,6 +94,7 @@ from verify.bundle import (
 from verify.details import MAX_DETAIL_BYTES, DetailError, parse_detail, verify_detail
 from verify.dsse import MAX_ENVELOPE_BYTES, PAYLOAD_TYPE, pae
 from verify.errors import MalformedKeyError, NotCanonicalError
+from verify.jcs import parse_canonical
 from verify.keys import verify_signature
 from verify.merkle import CompactRange
 from verify.note import (
@@ -683,7 +683,7 @@ class _Verification:
         # Each line is the JCS form of a detail, as the ledger writes it: a detail line's bytes
         # are fixed like an entry's (docs/verifier.md).
         try:
-            detail = parse_detail(parse_canonical_fast(line[:-1] if line.endswith(b"\n") else line))
+            detail = parse_detail(parse_canonical(line[:-1] if line.endswith(b"\n") else line))
         except (DetailError, NotCanonicalError) as e:
             self._problem("details.format", None, f"details.jsonl line {n}: {e}")
             return
