@@ -2,6 +2,9 @@
 
 Exit codes (SPEC §9): 0 ok, 1 refused, 2 usage error. A user error is one line on stderr that
 says what was expected and what was found, never a traceback.
+
+The store, the HTTP client and SQLAlchemy are imported when a command opens a ledger, not when
+this module is: a command that needs none of them starts without paying for them.
 """
 
 from __future__ import annotations
@@ -12,19 +15,16 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 import click
-import sqlalchemy.exc
 
 from domain.errors import LedgerError, VerificationError
 from domain.ids import TimeFormatError, parse_time
-from ledger.access import LedgerAccess
-from ledger.client import RemoteLedger
-from ledger.config import is_http, resolve_key_file, resolve_ledger_url
 from ledger.errors import KeyFileError, UsageError
-from ledger.keyfile import read_private_key
-from ledger.store import Ledger
+
+if TYPE_CHECKING:
+    from ledger.access import LedgerAccess
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -50,8 +50,12 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             fail(str(e), EXIT_USAGE)
         except (LedgerError, VerificationError) as e:
             fail(str(e), EXIT_REFUSED)
-        except sqlalchemy.exc.DBAPIError as e:
-            # The database itself failed (gone, locked too long, out of space): one line.
+        except Exception as e:
+            # The database itself failed (gone, locked too long, out of space): one line. Only a
+            # command that opened a database can raise SQLAlchemy's errors, and it imported them.
+            sa_exc = sys.modules.get("sqlalchemy.exc")
+            if sa_exc is None or not isinstance(e, sa_exc.DBAPIError):
+                raise
             reason = str(e.orig).strip().splitlines()[0] if e.orig is not None else str(e)
             fail(f"database error: {reason}", EXIT_REFUSED)
 
@@ -121,8 +125,12 @@ def open_ledger(
     """Open the ledger; with `need_key` the ledger key must load, with `want_key` it is loaded
     when its file exists (to sign a checkpoint for a past size on demand). An http(s):// URL is
     a ledger service: it signs with its own key, and reads use $RSP_LEDGER_TOKEN."""
+    from ledger.config import is_http, resolve_key_file, resolve_ledger_url
+
     url = resolve_ledger_url(ledger_url)
     if is_http(url):
+        from ledger.client import RemoteLedger
+
         return RemoteLedger(url)
     signer = None
     if want_key and not need_key:
@@ -134,8 +142,12 @@ def open_ledger(
             raise UsageError(
                 "expected the ledger key: give --ledger-key-file or set $RSP_LEDGER_KEY_FILE"
             )
+        from ledger.keyfile import read_private_key
+
         try:
             signer = read_private_key(path)
         except KeyFileError as e:
             raise KeyFileError(f"ledger key: {e}") from e
+    from ledger.store import Ledger
+
     return Ledger(url, signer=signer)

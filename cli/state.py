@@ -37,7 +37,6 @@ from cli._common import (
 from domain.compliance.determinations import number
 from domain.ids import format_time
 from ledger import schema
-from ledger.client import RemoteLedger
 from ledger.config import is_http, resolve_ledger_url
 from ledger.errors import UsageError
 from ledger.store import Ledger
@@ -260,6 +259,8 @@ def status(model: str | None, as_of: str | None, ledger_url: str | None, as_json
     at = parse_time_option(as_of, "--as-of")
     url = resolve_ledger_url(ledger_url)
     if is_http(url):  # a ledger service answers from its own projection
+        from ledger.client import RemoteLedger
+
         with RemoteLedger(url) as service:
             doc = service.status(model, at)
     else:
@@ -280,6 +281,8 @@ def timeline(model: str, ledger_url: str | None, as_json: bool) -> None:
     """Every entry that changed MODEL's state, with the policy in force at each."""
     url = resolve_ledger_url(ledger_url)
     if is_http(url):  # a ledger service answers from its own projection
+        from ledger.client import RemoteLedger
+
         with RemoteLedger(url) as service:
             doc = service.timeline(model)
     else:
