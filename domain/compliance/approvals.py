@@ -24,18 +24,34 @@ def uncovered_roles(required: Sequence[str], signers: Mapping[str, frozenset[str
     """The listed roles left uncovered by the best assignment of distinct signers to roles."""
     holders = sorted(signers)
     covering: dict[str, int] = {}  # principal → index in `required` of the role it covers
+    return [
+        role
+        for i, role in enumerate(required)
+        if not _cover(i, set(), required, signers, holders, covering)
+    ]
 
-    def cover(i: int, tried: set[str]) -> bool:
-        for principal in holders:
-            if principal in tried or required[i] not in signers[principal]:
-                continue
-            tried.add(principal)
-            if principal not in covering or cover(covering[principal], tried):
-                covering[principal] = i
-                return True
-        return False
 
-    return [role for i, role in enumerate(required) if not cover(i, set())]
+def _cover(
+    i: int,
+    tried: set[str],
+    required: Sequence[str],
+    signers: Mapping[str, frozenset[str]],
+    holders: list[str],
+    covering: dict[str, int],
+) -> bool:
+    """An augmenting path for role `required[i]`. A module function, not a closure: a recursive
+    closure is a reference cycle, which the verifier (running with the cyclic collector paused)
+    would never free."""
+    for principal in holders:
+        if principal in tried or required[i] not in signers[principal]:
+            continue
+        tried.add(principal)
+        if principal not in covering or _cover(
+            covering[principal], tried, required, signers, holders, covering
+        ):
+            covering[principal] = i
+            return True
+    return False
 
 
 def check_signers_approved(
