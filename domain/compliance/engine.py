@@ -37,6 +37,7 @@ from . import rules as R
 from .duties import NO_EFFECT, DutyEffect, DutyTracker, MissedDuty, OpenDuty
 from .history import History
 from .judging import Judgement, judge_record
+from .kept import DEFAULT_WINDOW, RecordStore
 from .timeline import PolicyTimeline
 from .verdicts import FailedRule, Verdict
 
@@ -55,11 +56,12 @@ class ComplianceEngine:
         "_relied_by",
         "_signed_by",
         "_timeline",
-        "_tracked",
     )
 
-    def __init__(self) -> None:
-        self._history = History()
+    def __init__(self, *, whole_records: int | None = DEFAULT_WINDOW) -> None:
+        """`whole_records`: how many of the latest records to keep whole; older ones are kept
+        compact, so that a million stay within memory (kept.py). None keeps every one whole."""
+        self._history = History(records=RecordStore(whole_records))
         self._timeline = PolicyTimeline()
         self._duties = DutyTracker()
         self._any_duties = False
@@ -67,7 +69,6 @@ class ComplianceEngine:
         self._relied_by: dict[str, list[str]] = {}
         # key id → ids of relied-upon statements it signed (SPEC §5: a compromise voids them)
         self._signed_by: dict[str, list[str]] = {}
-        self._tracked: set[str] = set()
 
     # -- consuming the log -------------------------------------------------------------------
     def add(self, record: LogRecord) -> Verdict | None:
@@ -213,11 +214,12 @@ class ComplianceEngine:
             return  # SPEC §5: only what met the policy can later be invalidated
         for relied in judgement.relies_on:
             rid = relied.statement.id
-            self._relied_by.setdefault(rid, []).append(st.id)
-            if rid not in self._tracked:
-                self._tracked.add(rid)
+            relying = self._relied_by.get(rid)
+            if relying is None:  # relied upon for the first time: index its signers once
+                relying = self._relied_by[rid] = []
                 for key_id in relied.signer_key_ids:
                     self._signed_by.setdefault(key_id, []).append(rid)
+            relying.append(st.id)
 
     def _apply_voiding(self, record: LogRecord) -> None:
         """SPEC §5: a voiding entry recorded after J invalidates J if no rule failed."""

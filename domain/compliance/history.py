@@ -29,6 +29,7 @@ from domain.statements import (
     SafetyCaseApproved,
 )
 
+from .kept import RecordStore
 from .verdicts import Verdict
 
 
@@ -59,8 +60,9 @@ class History:
     """Indexes over the records observed so far."""
 
     registry: Registry = field(default_factory=Registry)
-    # statement id → its record (SPEC §2: ids are unique in a ledger)
-    records: dict[str, LogRecord] = field(default_factory=dict)
+    # statement id → its record (SPEC §2: ids are unique in a ledger); the engine's store keeps
+    # older records compact (kept.py), a bare History keeps them whole
+    records: RecordStore = field(default_factory=RecordStore)
     registered_models: set[str] = field(default_factory=set)
     # SPEC §5 determination.fresh (a): model_registered, compute_measured and every finding count
     greatest_compute: dict[str, Compute] = field(default_factory=dict)
@@ -87,7 +89,7 @@ class History:
     def observe(self, record: LogRecord) -> None:
         """Advance past `record`, which has just been judged."""
         st = record.statement
-        self.records.setdefault(st.id, record)
+        self.records.keep(record)
         match st:
             case ModelRegistered():
                 self.registered_models.add(st.model)
