@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from sys import intern
 
 from domain.ids import format_time
 from domain.log import LogRecord
@@ -84,6 +85,10 @@ class Judgement:
     comes_into_force: PolicyDocument | None = None
 
 
+# The tuples of rules checked, one copy of each (there are a few dozen combinations at most).
+_CHECKED: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
 class _Report:
     """The rules evaluated for one statement and the reasons those that failed gave."""
 
@@ -114,7 +119,9 @@ class _Report:
             if rule in self.failed
         )
         checked = tuple(rule for rule in R.ALL_RULE_IDS if rule in self.checked)
+        checked = _CHECKED.setdefault(checked, checked)
         st = record.statement
+        model = statement_model(st)
         kind: VerdictKind
         by: tuple[str, ...] = ()
         if failed:
@@ -126,9 +133,10 @@ class _Report:
         return Verdict(
             seq=record.seq,
             statement=st.id,
-            type=st.type,
-            model=statement_model(st),
-            policy=policy,
+            # Memory: a verdict is kept for every judged statement; its short strings repeat.
+            type=intern(st.type),
+            model=intern(model) if model is not None else None,
+            policy=intern(policy) if policy is not None else None,
             verdict=kind,
             failed=failed,
             invalidated_by=by,
