@@ -17,7 +17,13 @@ from hypothesis import strategies as st
 from rfc8785._impl import _serialize_float
 
 from verify.errors import NotCanonicalError
-from verify.jcs import es_spelling_is_repr, parse_canonical, parse_canonical_reference
+from verify.jcs import (
+    canonical,
+    canonical_reference,
+    es_spelling_is_repr,
+    parse_canonical,
+    parse_canonical_reference,
+)
 
 VECTORS = ["arrays", "french", "structures", "unicode", "values", "weird"]
 
@@ -168,3 +174,41 @@ def test_es_spelling_covers_the_common_cases() -> None:
         assert es_spelling_is_repr(value), value
     for value in (1.0, 0.0, 1e16, 1e-5, 1e-07, 123456789012345680.0):
         assert not es_spelling_is_repr(value), value
+
+
+def writing(fn: Any, value: Any) -> tuple[str, bytes | None]:
+    try:
+        return ("ok", fn(value))
+    except NotCanonicalError:
+        return ("refused", None)
+
+
+def odd_values() -> st.SearchStrategy[Any]:
+    """Values the C encoder writes differently from RFC 8785, or writes where it refuses."""
+    return st.sampled_from(
+        [
+            {1: "int key"},
+            {"a": (1, 2)},
+            (1, "x"),
+            {"n": 2**53},
+            {"n": -(2**53)},
+            {"n": 2**53 - 1},
+            [float("nan")],
+            [float("inf")],
+            [-0.0],
+            [1.0, 1e16, 1e-7, 5e-324],
+            {"é": 1, "z": 2},
+            {"\ue000": 1, "😀": 2},
+            ["\x7f\x00\x1f\u2028"],
+            {True: 1},
+            {None: 1},
+            [b"bytes"],
+            {"nested": [{"b": 1, "a": [None, True, False, ""]}]},
+        ]
+    )
+
+
+@settings(max_examples=600, deadline=None)
+@given(json_values() | odd_values())
+def test_canonical_writes_what_the_reference_writes(value: Any) -> None:
+    assert writing(canonical, value) == writing(canonical_reference, value)
