@@ -12,14 +12,15 @@ Invariants (SPEC §2, §3):
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError as EventStoreIntegrityError
-from eventsourcing.persistence import StoredEvent
 from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import Connection, Engine, and_, inspect, or_, select, update
@@ -37,7 +38,7 @@ from domain.statements import (
     statement_model,
 )
 from ledger import schema
-from ledger.db import WRITE, is_sqlite, lock_schema, make_engine
+from ledger.db import WRITE, bound_value, insert_rows, is_sqlite, lock_schema, make_engine
 from ledger.errors import (
     EnvelopeRefusedError,
     KeyFileError,
@@ -47,7 +48,7 @@ from ledger.errors import (
     TimeError,
     UsageError,
 )
-from ledger.signatures import PendingChecks, start_checks
+from ledger.signatures import PARALLEL_THRESHOLD, PendingChecks, start_checks
 from ledger.tree import (
     NodeKey,
     ProofRequestError,
@@ -121,8 +122,8 @@ class _Batch:
     # (seq, type) of recorded statements this batch names, read in one query up front.
     known: dict[str, tuple[int, str]] = field(default_factory=dict)
     looked_up: frozenset[str] = frozenset()
-    events: list[StoredEvent] = field(default_factory=list)
-    statement_rows: list[dict[str, Any]] = field(default_factory=list)
+    events: list[tuple[int, str, bytes]] = field(default_factory=list)  # version, topic, state
+    statement_rows: list[tuple[str, int, str, str | None]] = field(default_factory=list)
     detail_rows: list[dict[str, Any]] = field(default_factory=list)
     touched_principals: set[str] = field(default_factory=set)
     touched_keys: set[str] = field(default_factory=set)
@@ -176,6 +177,24 @@ class _SqlNodeSource:
         where = or_(*(and_(t.c.level == lv, t.c.idx.in_(ix)) for lv, ix in by_level.items()))
         rows = self._conn.execute(select(t.c.level, t.c.idx, t.c.hash).where(where)).all()
         return {(int(lv), int(ix)): bytes(h) for lv, ix, h in rows}
+
+
+@contextmanager
+def _gc_paused(pause: bool) -> Iterator[None]:
+    """No cyclic garbage collection while a large batch is written.
+
+    A batch import holds tens of thousands of parsed envelopes; every full collection walks all
+    of them again, and together those walks cost as much as writing the entries. A batch makes
+    no reference cycles worth collecting before it ends, so collection waits until then.
+    """
+    if not pause or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 class Ledger:
@@ -372,10 +391,20 @@ class Ledger:
         # Signatures are checked in worker processes while this process orders and writes the
         # entries; the outcome is read before the transaction commits (nothing commits unchecked).
         checks = start_checks([s.envelope for s in submissions], known_keys, workers=workers)
+        with _gc_paused(len(submissions) >= PARALLEL_THRESHOLD):
+            return self._submit_with_retries(submissions, recorded_at, meta["origin"], checks)
+
+    def _submit_with_retries(
+        self,
+        submissions: Sequence[Submission],
+        recorded_at: datetime | None,
+        origin: str,
+        checks: PendingChecks,
+    ) -> list[RecordedEntry]:
         try:
             for attempt in range(MAX_WRITE_RETRIES):
                 try:
-                    return self._submit_locked(submissions, recorded_at, meta["origin"], checks)
+                    return self._submit_locked(submissions, recorded_at, origin, checks)
                 except (IntegrityError, EventStoreIntegrityError) as e:
                     # Another writer took the seq first (only without a head lock); retry.
                     if attempt == MAX_WRITE_RETRIES - 1:
@@ -648,23 +677,9 @@ class Ledger:
 
         leaf = entry_bytes(seq, recorded_at, envelope)
         lh = leaf_hash(leaf)
-        batch.events.append(
-            StoredEvent(
-                originator_id=schema.LOG_ORIGINATOR,
-                originator_version=seq,
-                topic=f"{schema.ENTRY_TOPIC}:{statement.type}",
-                state=leaf,
-            )
-        )
+        batch.events.append((seq, f"{schema.ENTRY_TOPIC}:{statement.type}", leaf))
         batch.leaves.append(lh)
-        batch.statement_rows.append(
-            {
-                "statement_id": statement.id,
-                "seq": seq,
-                "type": statement.type,
-                "model": statement_model(statement),
-            }
-        )
+        batch.statement_rows.append((statement.id, seq, statement.type, statement_model(statement)))
         if sub.detail is not None:
             batch.detail_rows.append(
                 {
@@ -694,11 +709,32 @@ class Ledger:
         elif statement.type == "key_revoked":
             batch.touched_keys.add(statement.key_id)
 
+    def _insert_entries(
+        self, conn: Connection, session: Session, events: Sequence[tuple[int, str, bytes]]
+    ) -> None:
+        """The entries into eventsourcing's events table, as the recorder's `insert_events`
+        writes them (its table lock first, its NOTIFY after, so that its subscriptions and
+        `select_notifications` see them alike), but by one executemany rather than one ORM
+        object per event, which cost more than everything else an entry needs (issue 2)."""
+        recorder = self.recorder
+        table = recorder.events_record_cls.__table__
+        recorder._lock_table(session)
+        origin = bound_value(conn, table.c.originator_id, schema.LOG_ORIGINATOR)
+        insert_rows(
+            conn,
+            table,
+            ("originator_id", "originator_version", "topic", "state"),
+            [(origin, version, topic, state) for version, topic, state in events],
+        )
+        recorder._notify_channel(session)
+
     def _finish(self, conn: Connection, session: Session, batch: _Batch, origin: str) -> None:
         """Persist the batch's entries, indexes, registry changes, the head and a signed
         checkpoint for the new size (all in the caller's transaction)."""
-        self.recorder.insert_events(batch.events, session=session)
-        conn.execute(schema.statements.insert(), batch.statement_rows)
+        self._insert_entries(conn, session, batch.events)
+        insert_rows(
+            conn, schema.statements, ("statement_id", "seq", "type", "model"), batch.statement_rows
+        )
         if batch.detail_rows:
             conn.execute(schema.details.insert(), batch.detail_rows)
         reg = batch.registry
@@ -737,9 +773,11 @@ class Ledger:
             )
         source = _SqlNodeSource(conn, batch.start_size, batch.nodes)
         nodes = nodes_completed_by_appends(source, batch.start_size, batch.leaves)
-        conn.execute(
-            schema.tree_nodes.insert(),
-            [{"level": n.level, "idx": n.index, "hash": n.hash} for n in nodes],
+        insert_rows(
+            conn,
+            schema.tree_nodes,
+            ("level", "idx", "hash"),
+            [(n.level, n.index, n.hash) for n in nodes],
         )
         batch.nodes.update((n.key, n.hash) for n in nodes)
         root = root_at(_SqlNodeSource(conn, batch.size, batch.nodes), batch.size)

@@ -29,6 +29,7 @@ from ledger.errors import (
     TimeError,
 )
 from ledger.history import HistoryWriter
+from ledger.signatures import PARALLEL_THRESHOLD
 from ledger.store import Ledger, Submission
 from verify.details import details_digest, make_detail
 from verify.dsse import Envelope, add_signature, envelope_for_statement, parse_envelope
@@ -260,6 +261,36 @@ class StoreContract:
         # The same good envelopes go through once the bad line is gone, at the next seq.
         done = ledger.submit_batch([Submission(good), Submission(after)], recorded_at=h.clock)
         assert [r.seq for r in done] == [size, size + 1]
+
+    def test_a_large_batch_is_what_eventsourcing_reads_back(self, opened: Opened) -> None:
+        # A batch past PARALLEL_THRESHOLD takes the bulk path (signature workers, executemany):
+        # eventsourcing's own readers must see exactly those entries, in seq order, and a
+        # forged line anywhere in it must still leave nothing behind.
+        ledger, h = opened.ledger, opened.writer
+        size = ledger.size()
+        h.advance(minutes=1)
+        envs = [report(h, "dario", f"bulk-{i:04d}") for i in range(PARALLEL_THRESHOLD + 44)]
+        forged = parse_envelope(
+            envelope_for_statement(
+                h.statement("noncompliance_reported", "dario", regarding=None, summary="x"),
+                Ed25519Signer.generate(),
+            )
+        )
+        with pytest.raises(EnvelopeRefusedError) as refused:
+            ledger.submit_batch(
+                [Submission(e) for e in envs[:100]] + [Submission(forged)], recorded_at=h.clock
+            )
+        assert refused.value.line == 101 and ledger.size() == size
+        done = ledger.submit_batch([Submission(e) for e in envs], recorded_at=h.clock)
+        assert [r.seq for r in done] == list(range(size, size + len(envs)))
+        notifications = ledger.recorder.select_notifications(start=None, limit=10_000)
+        tail = notifications[-len(envs) :]
+        assert [n.originator_version for n in tail] == [r.seq for r in done]
+        assert {n.originator_id for n in tail} == {schema.LOG_ORIGINATOR}
+        assert [n.id for n in tail] == sorted(n.id for n in tail)
+        events = ledger.recorder.select_events(schema.LOG_ORIGINATOR, gt=size - 1)
+        assert [e.state for e in events] == [entry.leaf for entry in ledger.entries(size)]
+        assert [leaf_hash(e.state) for e in events] == [r.leaf_hash for r in done]
 
     # -- checkpoints and proofs ---------------------------------------------------------------
     def test_checkpoints_and_proofs_at_every_past_size(self, opened: Opened) -> None:
