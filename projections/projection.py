@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Index,
     Table,
     delete,
     insert,
@@ -157,18 +158,23 @@ class StateProjection:
 
     # -- tables and tracking -----------------------------------------------------------------
     def create(self) -> None:
-        """Create the tables that are missing. Several runners may start at once: creating a
-        table is a write that SQLite cannot wait for inside a read transaction, and two
-        PostgreSQL sessions may race on the catalogue, so a failed attempt is retried once the
-        other runner is done (and then finds the tables there)."""
+        """Create the tables, and the indexes of existing tables, that are missing (an index
+        added since the tables were made needs no rebuild). Several runners may start at once:
+        creating a table is a write that SQLite cannot wait for inside a read transaction, and
+        two PostgreSQL sessions may race on the catalogue, so a failed attempt is retried once
+        the other runner is done (and then finds the tables there)."""
         if self._created:
             return
         for attempt in range(CREATE_RETRIES):
-            if self._tables_exist():
+            tables, indexes = self._missing()
+            if not tables and not indexes:
                 self._created = True
                 return
             try:
-                S.metadata.create_all(self.engine, checkfirst=True)
+                with self.engine.begin() as conn:
+                    S.metadata.create_all(conn, tables=tables, checkfirst=True)
+                    for index in indexes:
+                        index.create(conn, checkfirst=True)
                 self._created = True
                 return
             except DBAPIError:
@@ -176,9 +182,17 @@ class StateProjection:
                     raise
                 time.sleep(0.05 * (attempt + 1))
 
-    def _tables_exist(self) -> bool:
-        names = set(inspect(self.engine).get_table_names())
-        return all(t.name in names for t in S.metadata.sorted_tables)
+    def _missing(self) -> tuple[list[Table], list[Index]]:
+        """The projection's tables that do not exist, and the indexes missing from those that do."""
+        found = inspect(self.engine)
+        names = set(found.get_table_names())
+        tables = [t for t in S.metadata.sorted_tables if t.name not in names]
+        indexes: list[Index] = []
+        for t in S.metadata.sorted_tables:
+            if t.name in names and t.indexes:
+                have = {i["name"] for i in found.get_indexes(t.name)}
+                indexes.extend(i for i in t.indexes if i.name not in have)
+        return tables, indexes
 
     def _tracked(self, conn: Connection) -> Tracked | None:
         t = S.tracking

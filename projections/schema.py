@@ -43,6 +43,8 @@ entries = Table(
     Column("type", String(64), nullable=False),
     Column("home", String(128), nullable=False),
     Index("ix_rsp_proj_entries_home_seq", "home", "seq"),
+    # Every replay reads all registrations (lineage): without this, a scan of the whole index.
+    Index("ix_rsp_proj_entries_type_seq", "type", "seq"),
 )
 
 groups = Table(
