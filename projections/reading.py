@@ -27,6 +27,7 @@ from domain.state import (
     SafeguardsFacts,
     StateTracker,
     StatusView,
+    duties_imposed,
     status_json,
 )
 
@@ -51,9 +52,11 @@ def _read(p: StateProjection) -> Connection:
 
 
 def status(p: StateProjection, t: datetime, model: str | None = None) -> dict[str, Any]:
-    """The status document at time t, from the tables (after catching up)."""
+    """The status document at time t, from the tables (after catching up). Under a policy
+    with duties over time, at a t after the last entry, the verdicts are the engine's at t, which
+    the tables cannot hold: the answer is then replayed from the log up to the position."""
     p.catch_up()
-    with _read(p) as conn, conn.begin():
+    with bulk_load(), _read(p) as conn, conn.begin():
         tracked = p._tracked(conn)
         if tracked is None:
             raise ProjectionError("the projection has no tracking row after catching up")
@@ -64,6 +67,9 @@ def status(p: StateProjection, t: datetime, model: str | None = None) -> dict[st
         names = [model] if model is not None else _model_names(conn)
         if model is not None and not _model_names(conn, model):
             raise ProjectionError(f"no model {model!r} in this ledger")
+        position = tracked.position
+        if _later(t, position) and duties_imposed(org):
+            return _replayed(p, conn, position, t, model)
         org_safeguards = _safeguards(conn, ORG, t)
         org_verdicts = _verdicts(conn, ORG)
         loaded: list[tuple[ModelFacts, list[SafeguardsFacts], list[Verdict]]] = []
@@ -78,11 +84,15 @@ def status(p: StateProjection, t: datetime, model: str | None = None) -> dict[st
                     _verdicts(conn, name),
                 )
             )
-    by_id = {v.statement: v for v in org_verdicts}
-    for _, _, vs in loaded:
-        by_id.update((v.statement, v) for v in vs)
-    view = StatusView(org, org_safeguards, by_id, tracked.position, t)
-    return status_json(view, loaded, org_verdicts)
+        by_id = {v.statement: v for v in org_verdicts}
+        for _, _, vs in loaded:
+            by_id.update((v.statement, v) for v in vs)
+        view = StatusView(org, org_safeguards, by_id, position, t)
+        return status_json(view, loaded, org_verdicts)
+
+
+def _later(t: datetime, position: Position) -> bool:
+    return position.last_recorded_at is not None and t > position.last_recorded_at
 
 
 def _model_names(conn: Connection, only: str | None = None) -> list[str]:
@@ -107,48 +117,56 @@ def _verdicts(conn: Connection, home: str) -> list[Verdict]:
 
 
 def status_as_of(p: StateProjection, at: datetime, model: str | None = None) -> dict[str, Any]:
-    """The status document as the log stood at `at`, replayed from the log itp."""
+    """The status document as the log stood at `at`, replayed from the log itself."""
     p.catch_up()
     e = S.entries
-    with _read(p) as conn, conn.begin():
+    with bulk_load(), _read(p) as conn, conn.begin():
+        # recorded_at never decreases with seq: the last entry at or before `at` is the last in
+        # (recorded_us, seq) order, which the index on recorded_us gives without a sort.
         row = conn.execute(
             select(e.c.seq, e.c.recorded_us)
             .where(e.c.recorded_us <= to_us(at))
-            .order_by(e.c.seq.desc())
+            .order_by(e.c.recorded_us.desc(), e.c.seq.desc())
             .limit(1)
         ).one_or_none()
         if row is None:
             raise ProjectionError(f"no entry is recorded at or before {format_time(at)}")
-        last_seq, last_us = int(row[0]), int(row[1])
-        seqs: list[int] | None = None
+        position = Position(int(row[0]), from_us(int(row[1])))
         if model is not None:
             known = conn.execute(
-                select(func.count()).where(e.c.home == model, e.c.seq <= last_seq)
+                select(func.count()).where(e.c.home == model, e.c.seq <= position.last_seq)
             ).scalar_one()
             if not known:
                 raise ProjectionError(f"no model {model!r} in this ledger as of {format_time(at)}")
-            seqs = p._replay_seqs(conn, replay_homes({model}, p._groups(conn)), last_seq)
+        return _replayed(p, conn, position, at, model)
+
+
+def _replayed(
+    p: StateProjection, conn: Connection, position: Position, t: datetime, model: str | None
+) -> dict[str, Any]:
+    """The status document at t (not before the position's time) of the log up to `position`,
+    replayed from the log through a fresh tracker: the model's part of the log only
+    (`relevance.replay_homes`), when a model is named."""
+    seqs: list[int] | None = None
+    if model is not None:
+        seqs = p._replay_seqs(conn, replay_homes({model}, p._groups(conn)), position.last_seq)
     tracker = StateTracker(timeline_for=())
-    records = p._records(0, last_seq + 1) if seqs is None else p._records_at(seqs)
-    with bulk_load():
-        for record in records:
-            tracker.add(record)
+    records = p._records(0, position.last_seq + 1) if seqs is None else p._records_at(seqs)
+    for record in records:
+        tracker.add(record)
     names = [model] if model is not None else tracker.models()
-    position = Position(last_seq, from_us(last_us))
-    # Verdicts as of the position (its last entry's time), as the tables hold them.
-    org_verdicts = tracker.verdicts_of(ORG, position.last_recorded_at)
+    # The verdicts as the engine gives them at t: under a policy with duties, those missed by
+    # t show (docs/projections.md "Policies with duties over time").
+    at = t if _later(t, position) else position.last_recorded_at
+    org_verdicts = tracker.verdicts_of(ORG, at)
     models = [
-        (
-            tracker.model_facts(m),
-            tracker.safeguards_of(m),
-            tracker.verdicts_of(m, position.last_recorded_at),
-        )
+        (tracker.model_facts(m), tracker.safeguards_of(m), tracker.verdicts_of(m, at))
         for m in names
     ]
     by_id = {v.statement: v for v in org_verdicts}
     for _, _, vs in models:
         by_id.update((v.statement, v) for v in vs)
-    view = StatusView(tracker.org_facts(), tracker.safeguards_of(ORG), by_id, position, at)
+    view = StatusView(tracker.org_facts(), tracker.safeguards_of(ORG), by_id, position, t)
     return status_json(view, models, org_verdicts)
 
 

@@ -27,6 +27,7 @@ from .status import (
     Position,
     SafeguardsInForce,
     StatusView,
+    duties_imposed,
     status_json,
 )
 from .tracker import StateTracker, Step, TimelineEvent, about, home_of
@@ -49,6 +50,7 @@ __all__ = [
     "Step",
     "TimelineEvent",
     "about",
+    "duties_imposed",
     "home_of",
     "record_from_json",
     "record_to_json",

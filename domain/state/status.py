@@ -176,6 +176,17 @@ def policy_timeline(org: OrgFacts) -> PolicyTimeline:
     return timeline
 
 
+def duties_imposed(org: OrgFacts) -> bool:
+    """Whether a policy imposing duties over time (policy v2) has come into force. Then a
+    verdict depends on the time it is evaluated at: a duty whose deadline passes with nothing
+    recorded shows, as missed, on the statement that started its clock (docs/rules.md
+    "Duties"), with no entry about that statement."""
+    return any(
+        a.came_into_force and bool(PolicyDocument.parse(a.statement.policy).duties_imposed())
+        for a in org.adoptions
+    )
+
+
 def _in_force_json(found: InForce) -> dict[str, Any]:
     return {
         "policy": found.policy.label,
