@@ -224,11 +224,9 @@ class _Verification:
         self.keys_version = 0
         self.keys_sent = 0
         self.keys_blob: bytes | None = None
-        self.key_ids: dict[str, str] = {}
         self.types_interned = {t: t for t in STATEMENT_TYPES}
         self.timeline: list[TimelineEvent] = []
         self.decisions: dict[str, str] = {}
-        self.fields_sets: dict[frozenset[str], set[str]] = {}
         self.redaction = Redaction()
         self.workers: _Workers | None = None
 
@@ -522,8 +520,7 @@ class _Verification:
             )
         self.last_recorded_at = recorded_at
         try:
-            obj = json.loads(payload)
-            statement = parse_statement(_shared_strings(obj) if self.engine is not None else obj)
+            statement = parse_statement(json.loads(payload))
         except MalformedStatementError as e:
             self._problem("entries.format", seq_expected, f"entry {seq_expected}: payload: {e}")
             return
@@ -579,23 +576,11 @@ class _Verification:
         if statement.details_digest is not None:
             self.digests[statement.id] = (seq, statement.details_digest)
         if isinstance(statement, DeploymentDecision):
-            self.decisions[statement.id] = f"{statement.action} {statement.scope}"
+            self.decisions[statement.id] = intern(f"{statement.action} {statement.scope}")
         if self.options.timeline:
             self._event(seq, recorded_at, statement)
         if self.engine is not None:
-            self._compact(statement)
-            interned = tuple(self.key_ids.setdefault(k, k) for k in key_ids)
-            self.engine.add(LogRecord(seq, recorded_at, statement, interned))
-
-    def _compact(self, statement: Statement) -> None:
-        """Memory (docs/verifier.md): the compliance engine keeps every statement, and pydantic
-        keeps with each instance the set of the fields it was given, about 700 bytes for a
-        statement of ten fields. Statements are frozen, so instances given the same fields share
-        one set: a million entries take about half the memory."""
-        fields = statement.__pydantic_fields_set__
-        shared = self.fields_sets.setdefault(frozenset(fields), fields)
-        if shared is not fields:
-            object.__setattr__(statement, "__pydantic_fields_set__", shared)
+            self.engine.add(LogRecord(seq, recorded_at, statement, key_ids))
 
     def _genesis(self, genesis: LedgerGenesis) -> None:
         assert self.manifest is not None
@@ -708,29 +693,6 @@ class _Verification:
             self._problem("details.digest", seq, str(e))
             return
         disclosed.add(detail.statement)
-
-
-def _shared_strings(obj: Any) -> Any:
-    """Memory (docs/verifier.md): the short strings of a statement (issuer, model, threshold,
-    outcome, scope, cited ids…) repeat across a log, and the compliance engine keeps every
-    statement; one copy of each serves them all. Statement ids and policy documents are kept
-    as they are."""
-    if type(obj) is dict:
-        for key, value in obj.items():
-            kind = type(value)
-            if kind is str:
-                if key != "id" and len(value) <= _SHARED_MAX:
-                    obj[key] = intern(value)
-            elif kind is list:
-                obj[key] = [
-                    intern(v) if type(v) is str and len(v) <= _SHARED_MAX else v for v in value
-                ]
-            elif kind is dict and key == "required":
-                _shared_strings(value)
-    return obj
-
-
-_SHARED_MAX = 64
 
 
 class _LineTooLong(Exception):
