@@ -31,7 +31,7 @@ from ledger.compliance import verdicts_of_new
 from ledger.config import resolve_key_file, resolve_ledger_url
 from ledger.errors import EnvelopeRefusedError, UsageError
 from ledger.keyfile import read_private_key, write_private_key
-from ledger.store import Ledger, RecordedEntry, Submission
+from ledger.store import Ledger, RecordedEntry, Submission, gc_paused
 from verify.details import Detail, parse_detail_bytes
 from verify.dsse import (
     Envelope,
@@ -241,6 +241,23 @@ def submit(
     as_json: bool,
 ) -> None:
     """Record an envelope (or a JSON-lines file of envelopes) and print the entry."""
+    # A batch import parses and holds every envelope: cyclic collection would walk them all again
+    # and again for nothing (they live until the command ends), so it waits until then.
+    with gc_paused():
+        _submit(
+            envelope, details_path, recorded_at, check_policy, ledger_url, ledger_key_file, as_json
+        )
+
+
+def _submit(
+    envelope: str,
+    details_path: str | None,
+    recorded_at: str | None,
+    check_policy: bool,
+    ledger_url: str | None,
+    ledger_key_file: str | None,
+    as_json: bool,
+) -> None:
     when = parse_time_option(recorded_at)
     envelopes = _read_envelopes(envelope)
     details = _read_details(details_path)

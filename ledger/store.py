@@ -180,7 +180,7 @@ class _SqlNodeSource:
 
 
 @contextmanager
-def _gc_paused(pause: bool) -> Iterator[None]:
+def gc_paused(pause: bool = True) -> Iterator[None]:
     """No cyclic garbage collection while a large batch is written.
 
     A batch import holds tens of thousands of parsed envelopes; every full collection walks all
@@ -391,7 +391,7 @@ class Ledger:
         # Signatures are checked in worker processes while this process orders and writes the
         # entries; the outcome is read before the transaction commits (nothing commits unchecked).
         checks = start_checks([s.envelope for s in submissions], known_keys, workers=workers)
-        with _gc_paused(len(submissions) >= PARALLEL_THRESHOLD):
+        with gc_paused(len(submissions) >= PARALLEL_THRESHOLD):
             return self._submit_with_retries(submissions, recorded_at, meta["origin"], checks)
 
     def _submit_with_retries(
