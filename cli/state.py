@@ -40,6 +40,7 @@ from ledger import schema
 from ledger.config import is_http, resolve_ledger_url
 from ledger.errors import UsageError
 from ledger.store import Ledger
+from projections.bulk import bulk_load
 from projections.follower import follow
 from projections.projection import CatchUp, StateProjection
 
@@ -258,18 +259,20 @@ def status(model: str | None, as_of: str | None, ledger_url: str | None, as_json
     verdicts and what is owed; and the organisation's policy, principals and keys."""
     at = parse_time_option(as_of, "--as-of")
     url = resolve_ledger_url(ledger_url)
-    if is_http(url):  # a ledger service answers from its own projection
-        from ledger.client import RemoteLedger
+    # One answer, then exit: the collector would only walk the replayed state again and again.
+    with bulk_load():
+        if is_http(url):  # a ledger service answers from its own projection
+            from ledger.client import RemoteLedger
 
-        with RemoteLedger(url) as service:
-            doc = service.status(model, at)
-    else:
-        with open_projection(ledger_url) as (ledger, projection):
-            if at is not None:
-                doc = projection.status_as_of(at, model)
-            else:
-                doc = projection.status(default_time(ledger), model)
-    emit(doc, as_json, lambda: _echo_status(doc))
+            with RemoteLedger(url) as service:
+                doc = service.status(model, at)
+        else:
+            with open_projection(ledger_url) as (ledger, projection):
+                if at is not None:
+                    doc = projection.status_as_of(at, model)
+                else:
+                    doc = projection.status(default_time(ledger), model)
+        emit(doc, as_json, lambda: _echo_status(doc))
 
 
 @click.command()
