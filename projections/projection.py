@@ -399,11 +399,27 @@ class StateProjection:
         if not rows:
             return
         columns = list(rows[0])
+        StateProjection._insert_values(
+            conn, table, columns, (tuple(r[c] for c in columns) for r in rows)
+        )
+
+    @staticmethod
+    def _insert_values(
+        conn: Connection, table: Table, columns: Sequence[str], values: Iterable[tuple[Any, ...]]
+    ) -> None:
+        """Insert rows given as tuples of `columns`, 5,000 at a time: a rebuild's million index
+        rows are never all built at once."""
         names = ", ".join(columns)
         marks = ", ".join(["?" if conn.dialect.paramstyle == "qmark" else "%s"] * len(columns))
         sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"
-        for chunk in chunks(rows, 5000):
-            conn.exec_driver_sql(sql, [tuple(r[c] for c in columns) for r in chunk])
+        batch: list[tuple[Any, ...]] = []
+        for v in values:
+            batch.append(v)
+            if len(batch) == 5000:
+                conn.exec_driver_sql(sql, batch)
+                batch = []
+        if batch:
+            conn.exec_driver_sql(sql, batch)
 
     def _replace_homes(self, conn: Connection, homes: set[str], rows: Rows) -> None:
         keys = sorted(homes)
@@ -456,7 +472,7 @@ class StateProjection:
                 self._advance(conn, tracked, end - 1, last.recorded_at if last else None)
                 for table in S.DATA_TABLES:
                     conn.execute(delete(table))
-            self._insert(conn, S.entries, [e.row() for e in indexed])
+            self._insert_values(conn, S.entries, IndexedEntry._fields, indexed)
             self._insert(conn, S.groups, groups.rows(groups.changed))
             self._insert_rows(conn, rows)
         first = tracked.last_seq + 1 if tracked is not None and not drop else 0

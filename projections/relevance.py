@@ -25,8 +25,8 @@ A new entry changes the rows of its own home, and:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from domain.log import LogRecord
 from domain.state import ORG, home_of
@@ -81,8 +81,11 @@ class Groups:
         return [{"home": h, "grp": self._rep[h]} for h in sorted(homes) if h in self._rep]
 
 
-@dataclass(frozen=True, slots=True)
-class IndexedEntry:
+class IndexedEntry(NamedTuple):
+    """One row of the log's index (`schema.entries`), its fields in the table's column order.
+
+    (A named tuple: a rebuild holds one per entry, and inserts them as they are.)"""
+
     seq: int
     recorded_us: int
     statement_id: str
