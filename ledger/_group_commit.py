@@ -15,16 +15,30 @@ Invariants:
   there as a conflict, as it would be alone);
 - submissions with an operator-supplied `recorded_at` (asserted ledgers) are recorded one at a
   time, since a batch has one `recorded_at`;
-- one committer thread per worker process; it stops when the process asks it to (`close`).
+- a group waits a little for the submitters the last group answered (`_gather`): they are
+  likely to send again within an HTTP round trip, and a transaction that leaves without them
+  makes them wait for the whole next one. The wait is bounded by `GATHER_MAX_S` and by a share of
+  the last transaction's time, and ends as soon as they are all queued; a lone submitter never
+  waits;
+- one committer thread per worker process; it stops when the process asks it to (`close`);
+- what each submitter needs after the commit (its receipt, its verdict) is made by `complete`
+  for the whole group at once, in the committer thread, in seq order: one read for the group's
+  proofs instead of one per submit, and the compliance engine fed in order without reading back
+  what this worker has just written. A failure there fails the group's answers, not its entries
+  (they are committed; a retry is a resubmission, which answers with the entry).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Generic, TypeVar, overload
 
 from ledger.db import DatabaseUnavailableError
 from ledger.errors import EnvelopeRefusedError
@@ -36,26 +50,63 @@ log = logging.getLogger("rsp_ledger.service")
 # signatures in a process pool (ledger/signatures.py), which a threaded server must not fork.
 MAX_GROUP = 128
 IDLE_WAIT_S = 0.5
+# The longest a group waits for the submitters expected back, and the share of the last
+# transaction's duration it may spend waiting (waiting longer than a commit takes gains nothing).
+GATHER_MAX_S = 0.005
+GATHER_SHARE = 0.5
 # A submitter never waits forever: the store's own lock wait is bounded well below this.
 ANSWER_TIMEOUT_S = 300.0
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """One submission's outcome: its entry (new or, for a resubmission, the existing one) and the
+    size of a committed tree that holds it (the tree its transaction committed, for a new one)."""
+
+    submission: Submission
+    entry: RecordedEntry
+    size: int
+
+
+Answer = tuple[RecordedEntry, int]
+# Turns a committed group, in seq order, into each submitter's answer (in the same order).
+Complete = Callable[[Sequence[Committed]], Sequence[T]]
+
+
+def entry_and_size(group: Sequence[Committed]) -> list[Answer]:
+    return [(c.entry, c.size) for c in group]
 
 
 @dataclass
 class _Pending:
     submission: Submission
-    futures: list[Future[tuple[RecordedEntry, int]]] = field(default_factory=list)
+    futures: list[Future[Any]] = field(default_factory=list)
 
 
-class GroupCommitter:
+class GroupCommitter(Generic[T]):
     """Records submissions in groups; `submit` blocks until its own group has committed.
 
-    The answer is the entry and the size of the tree its transaction committed (its receipt
-    proves inclusion in that tree).
+    The answer is what `complete` makes of the committed entry; by default the entry and the size
+    of the tree its transaction committed (its receipt proves inclusion in that tree).
     """
 
-    def __init__(self, ledger: Ledger) -> None:
+    @overload
+    def __init__(self: GroupCommitter[Answer], ledger: Ledger) -> None: ...
+
+    @overload
+    def __init__(self, ledger: Ledger, complete: Complete[T]) -> None: ...
+
+    def __init__(self, ledger: Ledger, complete: Complete[Any] = entry_and_size) -> None:
         self._ledger = ledger
+        self._complete: Complete[T] = complete
         self._queue: list[_Pending] = []
+        # Submitters expected in the next group: those the last one answered and those that
+        # queued meanwhile (PostgreSQL's commit_siblings, measured rather than configured).
+        self._expected = 1
+        self._last_commit_s = 0.0
         self._cond = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(
@@ -63,21 +114,33 @@ class GroupCommitter:
         )
         self._thread.start()
 
-    def submit(
-        self, submission: Submission, recorded_at: datetime | None = None
-    ) -> tuple[RecordedEntry, int]:
+    def submit(self, submission: Submission, recorded_at: datetime | None = None) -> T:
         if recorded_at is not None:  # asserted time: one batch, one time
-            entry = self._ledger.submit(
-                submission.envelope, detail=submission.detail, recorded_at=recorded_at
-            )
-            return entry, entry.seq + 1 if not entry.existing else self._size()
-        future: Future[tuple[RecordedEntry, int]] = Future()
+            return self._alone_at(submission, recorded_at)
+        return self._enqueue(submission).result(timeout=ANSWER_TIMEOUT_S)
+
+    async def submit_async(self, submission: Submission, recorded_at: datetime | None = None) -> T:
+        """`submit` for an event loop: the loop waits for the group without holding a thread."""
+        if recorded_at is not None:
+            return await asyncio.to_thread(self._alone_at, submission, recorded_at)
+        future = asyncio.wrap_future(self._enqueue(submission))
+        return await asyncio.wait_for(future, ANSWER_TIMEOUT_S)
+
+    def _enqueue(self, submission: Submission) -> Future[T]:
+        future: Future[T] = Future()
         with self._cond:
             if self._closed:
                 raise RuntimeError("the group committer is closed")
             self._queue.append(_Pending(submission, [future]))
             self._cond.notify()
-        return future.result(timeout=ANSWER_TIMEOUT_S)
+        return future
+
+    def _alone_at(self, submission: Submission, recorded_at: datetime) -> T:
+        entry = self._ledger.submit(
+            submission.envelope, detail=submission.detail, recorded_at=recorded_at
+        )
+        size = entry.seq + 1 if not entry.existing else self._size()
+        return self._complete([Committed(submission, entry, size)])[0]
 
     def close(self) -> None:
         with self._cond:
@@ -93,8 +156,23 @@ class GroupCommitter:
                     self._cond.wait(IDLE_WAIT_S)
                 if self._closed and not self._queue:
                     return
+                self._gather()
                 group = self._take_group()
+            started = time.monotonic()
             self._commit(group)
+            with self._cond:
+                self._last_commit_s = time.monotonic() - started
+                self._expected = min(MAX_GROUP, len(group) + len(self._queue))
+
+    def _gather(self) -> None:
+        """Wait, briefly, until the submitters expected back are queued (caller holds the lock)."""
+        wait = min(GATHER_MAX_S, GATHER_SHARE * self._last_commit_s)
+        deadline = time.monotonic() + wait
+        while len(self._queue) < self._expected and not self._closed:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._cond.wait(left)
 
     def _take_group(self) -> list[_Pending]:
         """Up to MAX_GROUP queued submissions with distinct statement ids (caller holds the lock)."""
@@ -136,9 +214,7 @@ class GroupCommitter:
             except Exception as e:
                 log.warning("group of %d failed (%s); recording each alone", len(group), e)
                 break
-            size = max(entry.seq for entry in entries) + 1
-            for pending, entry in zip(group, entries, strict=True):
-                self._answer(pending, (entry, size if not entry.existing else self._size()))
+            self._finish(group, entries)
             return
         for pending in group:
             self._commit_alone(pending)
@@ -146,20 +222,34 @@ class GroupCommitter:
     def _commit_alone(self, pending: _Pending) -> None:
         try:
             entry = self._ledger.submit_batch([pending.submission], workers=1)[0]
-            answer = (entry, entry.seq + 1 if not entry.existing else self._size())
         except Exception as e:
             self._fail([pending], e)
             return
-        self._answer(pending, answer)
+        try:
+            self._finish([pending], [entry])
+        except Exception as e:
+            log.error("answering a committed submission failed", exc_info=e)
+            self._fail([pending], e)
+
+    def _finish(self, group: list[_Pending], entries: list[RecordedEntry]) -> None:
+        """Answer a committed group: `complete` over it in seq order."""
+        new = [e.seq for e in entries if not e.existing]
+        size = max(new) + 1 if new else 0  # the tree this group's transaction committed
+        latest = self._size() if len(new) < len(entries) else size
+        order = sorted(range(len(group)), key=lambda i: entries[i].seq)
+        answers = self._complete(
+            [
+                Committed(group[i].submission, entries[i], latest if entries[i].existing else size)
+                for i in order
+            ]
+        )
+        for i, answer in zip(order, answers, strict=True):
+            for future in group[i].futures:
+                if not future.done():
+                    future.set_result(answer)
 
     def _size(self) -> int:
         return self._ledger.size()
-
-    @staticmethod
-    def _answer(pending: _Pending, answer: tuple[RecordedEntry, int]) -> None:
-        for future in pending.futures:
-            if not future.done():
-                future.set_result(answer)
 
     @staticmethod
     def _fail(group: list[_Pending], error: BaseException) -> None:

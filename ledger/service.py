@@ -23,7 +23,7 @@ import stat
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,20 +31,19 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Connection, select, tuple_
 
 from domain.compliance import Verdict, summary
 from domain.errors import LedgerError, VerificationError
 from domain.ids import TimeFormatError, is_ident, is_statement_id, parse_time
-from ledger import api, schema
-from ledger._group_commit import GroupCommitter
+from ledger import api
+from ledger._group_commit import Committed, GroupCommitter
 from ledger._service_follow import ComplianceFeed, StoreEntrySource, compliance_warnings
 from ledger._service_http import BodyLimitMiddleware, ReadTokenError, add_error_handlers
+from ledger._service_receipts import Receipts
 from ledger.errors import EnvelopeRefusedError, KeyFileError, NotFoundError, UsageError
 from ledger.export import export_bundle
 from ledger.keyfile import read_private_key
 from ledger.store import Ledger, RecordedEntry, Submission
-from ledger.tree import NodeKey, inclusion_proof
 from projections import StateProjection
 from verify.details import Detail, parse_detail
 from verify.dsse import Envelope, parse_envelope
@@ -69,13 +68,31 @@ def b64(raw: bytes) -> str:
 
 
 # -- the service --------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What a submitter is told once its entry is committed: the entry, its inclusion proof in
+    the tree of `size` with that tree's signed checkpoint, and the statement's verdict."""
+
+    entry: RecordedEntry
+    size: int
+    proof: list[bytes]
+    checkpoint: str
+    verdict: Verdict | None
+    warnings: list[str]
+
+
 @dataclass
 class Service:
     ledger: Ledger
-    committer: GroupCommitter
     feed: ComplianceFeed
     projection: StateProjection
     read_token: str | None
+    proofs: Receipts = field(init=False)
+    committer: GroupCommitter[Receipt] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.proofs = Receipts(self.ledger)
+        self.committer = GroupCommitter(self.ledger, self.receipts)
 
     def status(self, model: str | None, as_of: datetime | None) -> dict[str, Any]:
         """The status document (issue 5), as `rsp-ledger status` computes it."""
@@ -100,21 +117,49 @@ class Service:
             return [None] * len(recorded), [f"compliance not checked: {e}"]
         return verdicts, [w for v in verdicts for w in compliance_warnings(v)]
 
+    def receipts(self, group: Sequence[Committed]) -> list[Receipt]:
+        """The group committer's `complete`: receipts and verdicts for a committed group, in seq
+        order. New entries are proved in the tree their transaction signed (one read for the
+        whole group); a resubmission in the latest tree, with any witness cosignatures."""
+        proofs: dict[int, tuple[list[bytes], str]] = {}
+        by_size: dict[int, dict[int, bytes]] = {}
+        for c in group:
+            if c.entry.existing:
+                proofs[c.entry.seq] = self.ledger.inclusion_proof(c.entry.seq, c.size)
+            else:
+                by_size.setdefault(c.size, {})[c.entry.seq] = c.entry.leaf_hash
+        for size, leaves in by_size.items():
+            note, found = self.proofs.prove(leaves, size)
+            proofs.update((seq, (proof, note)) for seq, proof in found.items())
+        try:
+            verdicts = self.feed.verdicts_for([(c.entry, c.submission.envelope) for c in group])
+            warned = [compliance_warnings(v) for v in verdicts]
+        except (VerificationError, LedgerError) as e:
+            log.warning("compliance preview failed: %s", e)
+            verdicts = [None] * len(group)
+            warned = [[f"compliance not checked: {e}"]] * len(group)
+        return [
+            Receipt(c.entry, c.size, *proofs[c.entry.seq], verdict, warnings)
+            for c, verdict, warnings in zip(group, verdicts, warned, strict=True)
+        ]
+
 
 _bearer = HTTPBearer(auto_error=False, description="The read token (serve --read-token-file).")
 
 
-def _service(request: Request) -> Service:
+# The dependencies are coroutines so that FastAPI runs them on the event loop: a plain function
+# would be sent to the thread pool and back on every request.
+async def _service(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
 
 
-def _reader(
+async def _reader(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Service:
     """The service, for a request that may read: with the bearer token, if one is configured."""
-    service = _service(request)
+    service: Service = request.app.state.service
     if service.read_token is None:
         return service
     given = credentials.credentials if credentials is not None else ""
@@ -138,39 +183,6 @@ def _parse_time(value: str | None, what: str) -> datetime | None:
         return parse_time(value)
     except TimeFormatError as e:
         raise UsageError(f"{what}: {e}") from e
-
-
-class _StoredNodes:
-    """The stored tree nodes (ledger/tree.py `NodeSource`), read through one connection."""
-
-    def __init__(self, conn: Connection, size: int) -> None:
-        self._conn = conn
-        self._size = size
-
-    @property
-    def tree_size(self) -> int:
-        return self._size
-
-    def get_nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
-        t = schema.tree_nodes
-        rows = self._conn.execute(
-            select(t.c.level, t.c.idx, t.c.hash).where(tuple_(t.c.level, t.c.idx).in_(list(keys)))
-        ).all()
-        return {(int(level), int(idx)): bytes(h) for level, idx, h in rows}
-
-
-def receipt(ledger: Ledger, seq: int, size: int) -> tuple[list[bytes], str]:
-    """Entry `seq`'s inclusion proof in the tree of `size` and that tree's signed checkpoint: the
-    same as `Ledger.inclusion_proof`, in two reads on one connection (it is on every submit).
-    The proof is checked against the signed root before it is given out."""
-    with ledger.engine.connect() as conn:
-        note = conn.execute(
-            select(schema.checkpoints.c.note).where(schema.checkpoints.c.size == size)
-        ).scalar()
-        if note is None:  # a size inside a batch: signed on demand
-            return ledger.inclusion_proof(seq, size)
-        root = parse_checkpoint_body(parse_note(str(note)).text).root
-        return inclusion_proof(_StoredNodes(conn, size), seq, size, root=root), str(note)
 
 
 def _check_id(value: str, valid: Callable[[str], bool], what: str) -> None:
@@ -201,7 +213,6 @@ def create_app(
     """The ASGI app for one worker. `ledger` must be initialised and hold the ledger key."""
     service = Service(
         ledger,
-        GroupCommitter(ledger),
         ComplianceFeed(ledger),
         StateProjection(ledger.engine, StoreEntrySource(ledger)),
         read_token,
@@ -259,31 +270,27 @@ def _add_routes(app: FastAPI) -> None:
         },
         tags=["entries"],
     )
-    def submit(body: api.SubmitRequest, service: Writer) -> JSONResponse:
+    async def submit(body: api.SubmitRequest, service: Writer) -> JSONResponse:
         """Record an envelope (and its details): the entry, its inclusion proof and any
         compliance warning. Resubmitting the same envelope is a no-op that answers 200."""
+        # On the event loop: parsing is short, and the wait for the group commit holds no thread.
         sub = _submission(body.envelope, body.details)
         when = _parse_time(body.recorded_at, "recorded_at")
-        recorded, size = service.committer.submit(sub, when)
-        if recorded.existing:  # the latest checkpoint, with any witness cosignatures
-            proof, note = service.ledger.inclusion_proof(recorded.seq, size)
-        else:  # the checkpoint its own transaction signed
-            proof, note = receipt(service.ledger, recorded.seq, size)
-        verdicts, warnings = service.judge([(recorded, sub.envelope)])
+        r = await service.committer.submit_async(sub, when)
         out = api.SubmitResponse(
-            entry=api.RecordedEntryOut.of(recorded),
+            entry=api.RecordedEntryOut.of(r.entry),
             inclusion_proof=api.InclusionProofOut(
-                index=recorded.seq,
-                size=size,
-                leaf_hash=b64(recorded.leaf_hash),
-                hashes=[b64(h) for h in proof],
-                checkpoint=note,
-                tlog_proof=format_tlog_proof(TlogProof(recorded.seq, tuple(proof), note)),
+                index=r.entry.seq,
+                size=r.size,
+                leaf_hash=b64(r.entry.leaf_hash),
+                hashes=[b64(h) for h in r.proof],
+                checkpoint=r.checkpoint,
+                tlog_proof=format_tlog_proof(TlogProof(r.entry.seq, tuple(r.proof), r.checkpoint)),
             ),
-            compliance=None if verdicts[0] is None else api.VerdictOut.of(verdicts[0]),
-            warnings=warnings,
+            compliance=None if r.verdict is None else api.VerdictOut.of(r.verdict),
+            warnings=r.warnings,
         )
-        return JSONResponse(out.model_dump(), status_code=200 if recorded.existing else 201)
+        return JSONResponse(out.model_dump(), status_code=200 if r.entry.existing else 201)
 
     @app.post(
         "/v1/batches",
