@@ -18,14 +18,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import IntegrityError as EventStoreIntegrityError
-from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
-from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import Connection, Engine, and_, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
-from sqlalchemy.orm import Session, sessionmaker
 
 from domain.errors import AcceptanceError, VerificationError
 from domain.ids import format_time, parse_time
@@ -74,6 +72,10 @@ from verify.note import (
 )
 from verify.witness import select_cosignatures
 
+if TYPE_CHECKING:
+    from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
+    from sqlalchemy.orm import Session
+
 MAX_WRITE_RETRIES = 20
 # rsp_meta key: the tree size after the last batch that changed principals, roles or keys.
 REGISTRY_VERSION = "registry_version"
@@ -118,6 +120,7 @@ class _Batch:
     leaves: list[bytes] = field(default_factory=list)
     nodes: dict[NodeKey, bytes] = field(default_factory=dict)
     vkey: str | None = None  # the ledger's current vkey, read under the lock
+    note: str | None = None  # the checkpoint signed for `size` (set by `_finish`)
     new_statements: dict[str, tuple[int, str]] = field(default_factory=dict)
     # (seq, type) of recorded statements this batch names, read in one query up front.
     known: dict[str, tuple[int, str]] = field(default_factory=dict)
@@ -204,13 +207,26 @@ class Ledger:
         self.url = url
         self.engine: Engine = make_engine(url)
         self._signer = signer
-        datastore = SQLAlchemyDatastore(session_maker=sessionmaker(bind=self.engine))
-        self.recorder = SQLAlchemyApplicationRecorder(
-            datastore, events_table_name=schema.EVENTS_TABLE
-        )
         self._meta: dict[str, str] | None = None
         self._registry_cache: tuple[str, Registry] | None = None
         self._has_cosignatures_table = False
+        # Public keys by key id, as read from rsp_keys: a key id is the hash of its key, so a
+        # pair never goes stale (whether the key may sign is the registry's call, under the lock).
+        self._public_keys: dict[str, bytes] = {}
+        # (size, note) of the last checkpoint this process signed in a committed transaction.
+        self._committed_note: tuple[int, str] | None = None
+
+    @cached_property
+    def recorder(self) -> SQLAlchemyApplicationRecorder:
+        """eventsourcing's recorder of the entries, made on first use: importing
+        eventsourcing-sqlalchemy (with sqlalchemy.orm and sqlalchemy_utils) costs a tenth of a
+        second that commands answering from the projections or the head never need."""
+        from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
+        from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
+        from sqlalchemy.orm import sessionmaker
+
+        datastore = SQLAlchemyDatastore(session_maker=sessionmaker(bind=self.engine))
+        return SQLAlchemyApplicationRecorder(datastore, events_table_name=schema.EVENTS_TABLE)
 
     # -- lifecycle --------------------------------------------------------------------------
     def close(self) -> None:
@@ -454,6 +470,8 @@ class Ledger:
             self._raise_signature_failures(checks, len(submissions))
             if batch.new_statements:
                 self._finish(conn, session, batch, origin)
+        if batch.note is not None:  # committed
+            self._committed_note = (batch.size, batch.note)
         return out
 
     def _check_time_source(self, meta: dict[str, str], recorded_at: datetime | None) -> None:
@@ -483,6 +501,8 @@ class Ledger:
                 introduced = [st.public_key]
             for pk in introduced:
                 found[key_id_of(pk)] = decode_public_key(pk)
+        known = self._public_keys
+        found.update((k, known[k]) for k in wanted if k not in found and k in known)
         missing = [k for k in wanted if k not in found]
         if missing:
             with self.engine.connect() as conn:
@@ -492,8 +512,14 @@ class Ledger:
                     )
                 ).all()
             for kid, pk in rows:
-                found[kid] = decode_public_key(pk)
+                found[kid] = known[kid] = decode_public_key(pk)
         return found
+
+    def committed_checkpoint(self, size: int) -> str | None:
+        """The checkpoint of `size` if it is the last one this process signed and committed (the
+        service's receipts read it here instead of from the database)."""
+        last = self._committed_note
+        return last[1] if last is not None and last[0] == size else None
 
     class _WriteCtx:
         def __init__(self, ledger: Ledger) -> None:
@@ -502,6 +528,8 @@ class Ledger:
         def __enter__(self) -> tuple[Connection, Session]:
             self.conn = self.ledger.engine.connect().execution_options(**WRITE)
             self.tx = self.conn.begin()
+            from sqlalchemy.orm import Session
+
             self.session = Session(bind=self.conn)
             return self.conn, self.session
 
@@ -807,6 +835,7 @@ class Ledger:
             schema.checkpoints.insert(), [{"size": batch.size, "root": root, "note": note}]
         )
         session.flush()
+        batch.note = note
 
     # -- reading ----------------------------------------------------------------------------
     def size(self) -> int:
