@@ -137,6 +137,13 @@ class ComplianceEngine:
         return (found.policy, found.statement) if found is not None else None
 
     @property
+    def history(self) -> History:
+        """The indexes over the records consumed so far, to read and never to change (the
+        projections' `StateTracker` reads them instead of keeping a second copy). Records older
+        than the latest `whole_records` come back compact (kept.py)."""
+        return self._history
+
+    @property
     def entries(self) -> int:
         """How many records have been consumed."""
         return self._history.observed
