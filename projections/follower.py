@@ -63,7 +63,7 @@ class WarmFollower:
         result = self.projection.catch_up()
         tracked = self.projection.tracked()
         assert tracked is not None
-        self._tracker = StateTracker(timeline_for=())
+        self._tracker = self.projection.tracker(timeline_for=())
         self._groups = Groups()
         self._homes = {}
         self.position = -1

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -46,6 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from domain.compliance.kept import DEFAULT_WINDOW
 from domain.ids import format_time, parse_time
 from domain.log import LogRecord
 from domain.state import (
@@ -149,10 +150,20 @@ class Lag:
 class StateProjection:
     """The per-model ASL state of one ledger, in that ledger's database."""
 
-    def __init__(self, engine: Engine, source: EntrySource, *, name: str = PROJECTION_NAME) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        source: EntrySource,
+        *,
+        name: str = PROJECTION_NAME,
+        window: int = DEFAULT_WINDOW,
+    ) -> None:
+        """`window`: how many of the latest records a replay keeps whole (older ones compact,
+        so that a rebuild of a million entries stays small; tests set 0 to compact all)."""
         self.engine = engine
         self.source = source
         self.name = name
+        self.window = window
         # Checked once per object: a runner that outlives a manual DROP TABLE fails loudly.
         self._created = False
 
@@ -286,6 +297,16 @@ class StateProjection:
             for seq, leaf in zip(chunk, leaves, strict=True):
                 yield record_of(leaf, seq)
 
+    def record_at(self, seq: int) -> LogRecord:
+        """The entry at `seq`, whole: a tracker reads an old finding or attestation back through
+        this when a new determination cites it (domain/state/tracker.py)."""
+        (record,) = self._records_at([seq])
+        return record
+
+    def tracker(self, *, timeline_for: Container[str] | None = None) -> StateTracker:
+        """A fresh tracker that reads old cited records back from this log."""
+        return StateTracker(timeline_for=timeline_for, whole=self.record_at, window=self.window)
+
     def _replay_seqs(self, conn: Connection, homes: set[str], upto: int) -> list[int]:
         e = S.entries
         seqs: set[int] = set()
@@ -355,7 +376,7 @@ class StateProjection:
                 replay = self._replay_seqs(conn, replay_homes(affected, groups), start - 1)
         if affected is None:
             return self._replace_all(tracked, drop=False, stop=stop)
-        tracker = StateTracker(timeline_for=affected)
+        tracker = self.tracker(timeline_for=affected)
         replayed = 0
         with bulk_load():
             for record in self._records_at(replay):
@@ -452,7 +473,7 @@ class StateProjection:
         self, tracked: Tracked | None, *, drop: bool, stop: int | None = None
     ) -> CatchUp:
         end = self.source.size() if stop is None else stop
-        tracker = StateTracker()
+        tracker = self.tracker()
         groups = Groups()
         homes: dict[str, str] = {}
         indexed: list[IndexedEntry] = []

@@ -25,7 +25,6 @@ from domain.state import (
     ModelFacts,
     Position,
     SafeguardsFacts,
-    StateTracker,
     StatusView,
     duties_imposed,
     status_json,
@@ -150,7 +149,7 @@ def _replayed(
     seqs: list[int] | None = None
     if model is not None:
         seqs = p._replay_seqs(conn, replay_homes({model}, p._groups(conn)), position.last_seq)
-    tracker = StateTracker(timeline_for=())
+    tracker = p.tracker(timeline_for=())
     records = p._records(0, position.last_seq + 1) if seqs is None else p._records_at(seqs)
     for record in records:
         tracker.add(record)

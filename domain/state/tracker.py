@@ -1,9 +1,16 @@
 """Folds the log into per-model and organisation-wide facts, beside the compliance engine.
 
 The tracker owns a `ComplianceEngine` (the one source of truth for verdicts and for the policy in
-force) and a second `History` fed the very same records, so that every index it reads — greatest
-compute, latest determination, notifications, withdrawals, the registry, the citations that pass
-`evidence.cited` — is the engine's own definition, not a re-implementation.
+force) and reads the engine's own `History`, so that every index it reads — greatest compute,
+latest determination, notifications, withdrawals, the registry, the citations that pass
+`evidence.cited` — is the engine's own definition, not a re-implementation, and is kept once.
+
+The engine keeps only its latest records whole (domain/compliance/kept.py); the facts hold the
+findings and attestations a determination validly cites *whole*, as they were recorded (a status
+shows them, and the rows store their every field). So the tracker keeps the latest `window`
+findings and attestations whole itself, and reads an older one back whole through `whole(seq)`,
+a function its caller gives (a projection reads the entry from the log). Without `whole`, it
+keeps every finding and attestation whole.
 
 Each record has a **home**: the model it concerns, else the home of the statement it is about (a
 withdrawal, a notification, a noncompliance report), else `ORG`. Facts, verdicts and timeline
@@ -13,19 +20,21 @@ Invariants:
 - records are added in seq order (the engine refuses anything else);
 - `add` reports every verdict the record changed: its own, and the earlier ones it invalidated
   (SPEC §5 "Void evidence"), so that a projection can write exactly the rows that changed;
-- a timeline event is emitted once, when its record is added, and never changes afterwards.
+- a timeline event is emitted once, when its record is added, and never changes afterwards;
+- every record the facts hold is whole: equal to the record added, whatever `window` is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections import deque
+from collections.abc import Callable, Container
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from domain.compliance import ComplianceEngine, Verdict
+from domain.compliance import ComplianceEngine, RecordOrderError, Verdict
 from domain.compliance.determinations import number
 from domain.compliance.evidence import resolve_citations
-from domain.compliance.history import History
+from domain.compliance.kept import DEFAULT_WINDOW
 from domain.ids import format_time
 from domain.log import LogRecord
 from domain.statements import (
@@ -122,9 +131,23 @@ class StateTracker:
     of the others are still returned by `add`, just not remembered.
     """
 
-    def __init__(self, *, timeline_for: Container[str] | None = None) -> None:
-        self.engine = ComplianceEngine()
-        self._h = History()
+    def __init__(
+        self,
+        *,
+        timeline_for: Container[str] | None = None,
+        whole: Callable[[int], LogRecord] | None = None,
+        window: int = DEFAULT_WINDOW,
+    ) -> None:
+        """`whole(seq)`: the record at `seq`, whole, for a finding or attestation cited after
+        more than `window` others were recorded (None: keep every one whole). `window` is also
+        how many records the engine keeps whole."""
+        self.engine = ComplianceEngine(whole_records=window)
+        self._h = self.engine.history
+        self._whole = whole
+        self._window = window if whole is not None else None
+        # the latest `window` findings and attestations, whole, by statement id
+        self._citable: dict[str, LogRecord] = {}
+        self._citable_order: deque[str] = deque()
         self._home: dict[str, str] = {}
         self._first_seq: dict[str, int] = {}
         self._judged: dict[str, list[str]] = {}
@@ -150,9 +173,7 @@ class StateTracker:
         valid: tuple[LogRecord, ...] = ()
         if isinstance(st, CapabilityDetermination | SafeguardsDetermination):
             # Before the record is observed: citations are resolved against what came before.
-            valid = resolve_citations(record, self._h).valid
-        verdict = self.engine.add(record)
-        invalidated = self._invalidated_by(record)
+            valid = tuple(map(self._whole_of, resolve_citations(record, self._h).valid))
         parent_known = (
             isinstance(st, ModelRegistered)
             and st.parent is not None
@@ -161,7 +182,12 @@ class StateTracker:
         first_registration = (
             isinstance(st, ModelRegistered) and st.model not in self._h.registered_models
         )
-        self._h.observe(record)
+        # The engine observes the record into the history the tracker reads: all of the above
+        # reads what came before it.
+        verdict = self.engine.add(record)
+        invalidated = self._invalidated_by(record)
+        if isinstance(st, CapabilityFinding | SafeguardAttestation):
+            self._keep_citable(record)
 
         self._home.setdefault(sid, home)
         self._first_seq.setdefault(home, record.seq)
@@ -197,6 +223,32 @@ class StateTracker:
         self.last_seq = record.seq
         self.last_recorded_at = record.recorded_at
         return Step(home, verdict, invalidated, tuple(events))
+
+    def _keep_citable(self, record: LogRecord) -> None:
+        sid = record.statement.id
+        if sid in self._citable:
+            return  # SPEC §2: ids are unique; the first is the one kept (as the engine does)
+        self._citable[sid] = record
+        if self._window is None:
+            return
+        self._citable_order.append(sid)
+        if len(self._citable_order) > self._window:
+            del self._citable[self._citable_order.popleft()]
+
+    def _whole_of(self, cited: LogRecord) -> LogRecord:
+        """A validly cited finding or attestation as it was recorded, all its fields."""
+        found = self._citable.get(cited.statement.id)
+        if found is not None:
+            return found
+        if self._whole is None:  # not reached: without `whole`, every one is kept whole
+            return cited
+        record = self._whole(cited.seq)
+        if record.seq != cited.seq or record.statement.id != cited.statement.id:
+            raise RecordOrderError(
+                f"whole({cited.seq}) gave {record.statement.id!r} at seq {record.seq}, "
+                f"expected {cited.statement.id!r}"
+            )
+        return record
 
     def _in_timeline(self, st: Statement, home: str) -> bool:
         if home != ORG:
