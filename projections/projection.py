@@ -68,7 +68,11 @@ from .relevance import (
     replay_homes,
 )
 from .rows import (
+    TIMELINE_COLUMNS,
+    VERDICT_COLUMNS,
     Rows,
+    all_timeline_values,
+    all_verdict_values,
     dumps,
     rows_of,
 )
@@ -478,24 +482,32 @@ class StateProjection:
         homes: dict[str, str] = {}
         indexed: list[IndexedEntry] = []
         last: LogRecord | None = None
+        # The collector stays paused while the rows are written too: they are made one at a
+        # time from the tracker (verdicts, timeline), never all held at once.
         with bulk_load():
             for record in self._records(0, end):
                 indexed.append(index_entry(record, homes, groups))
                 tracker.add(record)
                 last = record
-            rows = rows_of(tracker, None)
-        with self.engine.begin() as conn:
-            if drop:
-                S.metadata.drop_all(conn)
-                S.metadata.create_all(conn)
-                self._advance(conn, None, end - 1, last.recorded_at if last else None, force=True)
-            else:
-                self._advance(conn, tracked, end - 1, last.recorded_at if last else None)
-                for table in S.DATA_TABLES:
-                    conn.execute(delete(table))
-            self._insert_values(conn, S.entries, IndexedEntry._fields, indexed)
-            self._insert(conn, S.groups, groups.rows(groups.changed))
-            self._insert_rows(conn, rows)
+            rows = rows_of(tracker, None, verdicts=False, timeline=False)
+            with self.engine.begin() as conn:
+                at = last.recorded_at if last else None
+                if drop:
+                    S.metadata.drop_all(conn)
+                    S.metadata.create_all(conn)
+                    self._advance(conn, None, end - 1, at, force=True)
+                else:
+                    self._advance(conn, tracked, end - 1, at)
+                    for table in S.DATA_TABLES:
+                        conn.execute(delete(table))
+                self._insert_values(conn, S.entries, IndexedEntry._fields, indexed)
+                del indexed
+                self._insert(conn, S.groups, groups.rows(groups.changed))
+                self._insert_rows(conn, rows)
+                self._insert_values(conn, S.verdicts, VERDICT_COLUMNS, all_verdict_values(tracker))
+                self._insert_values(
+                    conn, S.timeline, TIMELINE_COLUMNS, all_timeline_values(tracker)
+                )
         first = tracked.last_seq + 1 if tracked is not None and not drop else 0
         return CatchUp("full", first, end - 1, end, None)
 

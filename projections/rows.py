@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,16 +27,19 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def verdict_row(v: Verdict, home: str) -> dict[str, Any]:
+VERDICT_COLUMNS = ("seq", "statement", "home", "verdict", "body")
+TIMELINE_COLUMNS = ("key", "seq", "recorded_at", "type", "statement", "policy", "change")
+
+
+def verdict_values(v: Verdict, home: str) -> tuple[Any, ...]:
+    """A verdict row as the values of `VERDICT_COLUMNS`."""
     body = v.to_json()
     body["checked"] = list(v.checked)
-    return {
-        "seq": v.seq,
-        "statement": v.statement,
-        "home": home,
-        "verdict": v.verdict,
-        "body": dumps(body),
-    }
+    return (v.seq, v.statement, home, v.verdict, dumps(body))
+
+
+def verdict_row(v: Verdict, home: str) -> dict[str, Any]:
+    return dict(zip(VERDICT_COLUMNS, verdict_values(v, home), strict=True))
 
 
 def verdict_of_row(body: str) -> Verdict:
@@ -63,16 +66,13 @@ def safeguards_row(s: SafeguardsFacts) -> dict[str, Any]:
     }
 
 
+def timeline_values(e: TimelineEvent) -> tuple[Any, ...]:
+    """A timeline row as the values of `TIMELINE_COLUMNS`."""
+    return (e.key, e.seq, _time_text(e.recorded_at), e.type, e.statement, e.policy, e.change)
+
+
 def timeline_row(e: TimelineEvent) -> dict[str, Any]:
-    return {
-        "key": e.key,
-        "seq": e.seq,
-        "recorded_at": _time_text(e.recorded_at),
-        "type": e.type,
-        "statement": e.statement,
-        "policy": e.policy,
-        "change": e.change,
-    }
+    return dict(zip(TIMELINE_COLUMNS, timeline_values(e), strict=True))
 
 
 def model_facts_of(text: str) -> ModelFacts:
@@ -137,3 +137,18 @@ def rows_of(
         # An empty log still has an organisation (no policy, no principals).
         rows.org.append({"id": 1, "facts": dumps(tracker.org_facts().to_json())})
     return rows
+
+
+def all_verdict_values(tracker: StateTracker) -> Iterator[tuple[Any, ...]]:
+    """Every home's verdict rows, as `rows_of(tracker, None)` lists them, one at a time: a
+    rebuild writes them as they are made instead of holding a dict for each."""
+    for key in tracker.homes():
+        for v in tracker.verdicts_of(key):
+            yield verdict_values(v, key)
+
+
+def all_timeline_values(tracker: StateTracker) -> Iterator[tuple[Any, ...]]:
+    """Every home's timeline rows, as `rows_of(tracker, None)` lists them, one at a time."""
+    for key in tracker.homes():
+        for e in tracker.timeline_of(key):
+            yield timeline_values(e)

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Container
 from datetime import datetime
+from sys import intern
 from typing import Any, NamedTuple
 
 from domain.compliance import ComplianceEngine, RecordOrderError, Verdict
@@ -169,7 +170,8 @@ class StateTracker:
         sid = st.id
         home = home_of(st, self._home)
         in_force = self.engine.policy_in_force(record.seq, record.recorded_at)
-        policy = in_force[0].label if in_force is not None else None
+        # One copy of each label for the whole log: a timeline event per entry holds it.
+        policy = intern(in_force[0].label) if in_force is not None else None
         valid: tuple[LogRecord, ...] = ()
         if isinstance(st, CapabilityDetermination | SafeguardsDetermination):
             # Before the record is observed: citations are resolved against what came before.
