@@ -231,6 +231,7 @@ def _print_entry(e: RecordedEntry) -> None:
 @key_file_option
 @json_option
 @handle_errors
+@gc_paused()  # a batch import holds every envelope it parsed until the command ends
 def submit(
     envelope: str,
     details_path: str | None,
@@ -241,23 +242,6 @@ def submit(
     as_json: bool,
 ) -> None:
     """Record an envelope (or a JSON-lines file of envelopes) and print the entry."""
-    # A batch import parses and holds every envelope: cyclic collection would walk them all again
-    # and again for nothing (they live until the command ends), so it waits until then.
-    with gc_paused():
-        _submit(
-            envelope, details_path, recorded_at, check_policy, ledger_url, ledger_key_file, as_json
-        )
-
-
-def _submit(
-    envelope: str,
-    details_path: str | None,
-    recorded_at: str | None,
-    check_policy: bool,
-    ledger_url: str | None,
-    ledger_key_file: str | None,
-    as_json: bool,
-) -> None:
     when = parse_time_option(recorded_at)
     envelopes = _read_envelopes(envelope)
     details = _read_details(details_path)

@@ -408,27 +408,18 @@ class Ledger:
         # entries; the outcome is read before the transaction commits (nothing commits unchecked).
         checks = start_checks([s.envelope for s in submissions], known_keys, workers=workers)
         with gc_paused(len(submissions) >= PARALLEL_THRESHOLD):
-            return self._submit_with_retries(submissions, recorded_at, meta["origin"], checks)
-
-    def _submit_with_retries(
-        self,
-        submissions: Sequence[Submission],
-        recorded_at: datetime | None,
-        origin: str,
-        checks: PendingChecks,
-    ) -> list[RecordedEntry]:
-        try:
-            for attempt in range(MAX_WRITE_RETRIES):
-                try:
-                    return self._submit_locked(submissions, recorded_at, origin, checks)
-                except (IntegrityError, EventStoreIntegrityError) as e:
-                    # Another writer took the seq first (only without a head lock); retry.
-                    if attempt == MAX_WRITE_RETRIES - 1:
-                        raise LedgerStateError(
-                            f"could not append after {attempt + 1} tries: {e}"
-                        ) from e
-        finally:
-            checks.close()
+            try:
+                for attempt in range(MAX_WRITE_RETRIES):
+                    try:
+                        return self._submit_locked(submissions, recorded_at, meta["origin"], checks)
+                    except (IntegrityError, EventStoreIntegrityError) as e:
+                        # Another writer took the seq first (only without a head lock); retry.
+                        if attempt == MAX_WRITE_RETRIES - 1:
+                            raise LedgerStateError(
+                                f"could not append after {attempt + 1} tries: {e}"
+                            ) from e
+            finally:
+                checks.close()
         raise AssertionError("unreachable")
 
     @staticmethod
