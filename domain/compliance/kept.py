@@ -63,6 +63,17 @@ def _kept_fields(kind: str) -> tuple[str, ...]:
 
 KEPT_FIELDS: dict[str, tuple[str, ...]] = {kind: _kept_fields(kind) for kind in _CLASSES}
 
+# Fields not kept that have a default (`note`, `details_digest`, …): `model_construct` would fill
+# them in with it, so they are taken out again, to be absent like every other field not kept.
+_DEFAULTED: dict[str, tuple[str, ...]] = {
+    kind: tuple(
+        name
+        for name, info in cls.model_fields.items()
+        if not info.is_required() and name not in KEPT_FIELDS[kind]
+    )
+    for kind, cls in _CLASSES.items()
+}
+
 DEFAULT_WINDOW = 4096
 
 # seq, recorded_at, signer key ids, type, then the values of KEPT_FIELDS[type] after id and type
@@ -146,4 +157,7 @@ def _expand(statement_id: str, compact: _Compact) -> LogRecord:
     names = KEPT_FIELDS[kind]
     fields = dict(zip(names[2:], values, strict=True))
     statement = _CLASSES[kind].model_construct(id=statement_id, type=kind, **fields)
+    for name in _DEFAULTED[kind]:
+        del vars(statement)[name]
+    statement.__pydantic_fields_set__.difference_update(_DEFAULTED[kind])
     return LogRecord(seq, recorded_at, cast(Statement, statement), keys)
