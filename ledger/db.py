@@ -18,12 +18,13 @@ transaction that a crashed client left open is ended by the server rather than h
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Column, Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.engine import URL, ExceptionContext, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.exc import OperationalError as SQLOperationalError
 from sqlalchemy.pool import NullPool
 
@@ -40,6 +41,8 @@ PG_CONNECT_TIMEOUT_S = 10
 PG_POOL_SIZE = 10
 PG_MAX_OVERFLOW = 10
 PG_POOL_TIMEOUT_S = 30.0
+# A pooled connection idle for longer is pinged before use (see `_ping_when_idle`).
+PG_PING_AFTER_IDLE_S = 1.0
 # pg_advisory_xact_lock key that serialises schema creation: "rspl" in ASCII.
 SCHEMA_LOCK_KEY = 0x7273706C
 # SQLSTATEs that mean "not now" rather than "wrong": lock_not_available, query_canceled,
@@ -83,7 +86,6 @@ def make_engine(url: str) -> Engine:
             # statement sees the rows the previous writer committed (REPEATABLE READ would raise
             # a serialization failure instead).
             isolation_level="READ COMMITTED",
-            pool_pre_ping=True,
             pool_size=PG_POOL_SIZE,
             max_overflow=PG_MAX_OVERFLOW,
             pool_timeout=PG_POOL_TIMEOUT_S,
@@ -95,6 +97,7 @@ def make_engine(url: str) -> Engine:
             },
         )
         _configure_errors(engine)
+        _ping_when_idle(engine)
         return engine
     raise UsageError(
         f"--ledger: expected a sqlite:/// or postgresql+psycopg:// URL, found {parsed.drivername}"
@@ -132,6 +135,30 @@ def _configure_errors(engine: Engine) -> None:
             raise DatabaseUnavailableError(
                 f"database {where} unavailable: {first_line[0] if first_line else state}"
             ) from ctx.original_exception
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Pessimistic disconnect handling, but only for a connection that has sat idle.
+
+    SQLAlchemy's `pool_pre_ping` pings at every checkout: one more round trip on each of a busy
+    service's transactions. A connection checked in less than PG_PING_AFTER_IDLE_S ago was
+    working then; one idle for longer (a server restart, an idle timeout, a failover) is
+    pinged, and a dead one is replaced before the caller sees it.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection: Any, record: Any) -> None:
+        record.info["rsp_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get("rsp_idle_since")
+        if since is None or time.monotonic() - since < PG_PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as e:  # any failure of the ping: the pool reconnects and retries
+            raise DisconnectionError(f"idle connection failed its ping: {e}") from e
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -732,12 +732,16 @@ class Ledger:
         self, conn: Connection, session: Session, events: Sequence[tuple[int, str, bytes]]
     ) -> None:
         """The entries into eventsourcing's events table, as the recorder's `insert_events`
-        writes them (its table lock first, its NOTIFY after, so that its subscriptions and
-        `select_notifications` see them alike), but by one executemany rather than one ORM
-        object per event, which cost more than everything else an entry needs (issue 2)."""
+        writes them (then its NOTIFY, so that its subscriptions and `select_notifications` see
+        them alike), but by one executemany rather than one ORM object per event, which cost
+        more than everything else an entry needs (issue 2).
+
+        The recorder also takes `LOCK TABLE … IN EXCLUSIVE MODE` on PostgreSQL, so that
+        notification ids commit in the order they were drawn. The head row's lock, held from
+        `_open_batch` to the commit by the only writer of this table, already gives that order,
+        so the second lock (one more round trip per transaction) is not taken."""
         recorder = self.recorder
         table = recorder.events_record_cls.__table__
-        recorder._lock_table(session)
         origin = bound_value(conn, table.c.originator_id, schema.LOG_ORIGINATOR)
         insert_rows(
             conn,

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select, update
 
 from domain.ids import format_time
-from ledger import schema
+from ledger import db, schema
 from ledger.errors import (
     EnvelopeRefusedError,
     LedgerStateError,
@@ -416,3 +416,24 @@ class TestPostgreSQLStore(StoreContract):
     @pytest.fixture
     def url(self, pg_url: str) -> str:
         return pg_url
+
+    def test_pooled_connections_the_server_dropped_are_replaced(
+        self, opened: Opened, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # No ping on a connection used a moment ago; one idle past PG_PING_AFTER_IDLE_S is
+        # pinged, and one the server ended meanwhile is replaced before the ledger sees it.
+        ledger, h = opened.ledger, opened.writer
+        with ledger.engine.connect() as conn:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with ledger.engine.connect() as conn:  # the same pooled connection, no ping
+            assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() == pid
+        monkeypatch.setattr(db, "PG_PING_AFTER_IDLE_S", 0.0)
+        with Ledger(opened.ledger.url).engine.connect() as other:
+            ended = other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})").scalar()
+        assert ended
+        size = ledger.size()  # would fail with a dead connection without the ping
+        h.advance(minutes=1)
+        recorded = ledger.submit(report(h, "dario", "after-restart"), recorded_at=h.clock)
+        assert recorded.seq == size
+        with ledger.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() != pid
