@@ -34,7 +34,6 @@ from typing import Any, NamedTuple
 
 from domain.compliance import ComplianceEngine, RecordOrderError, Verdict
 from domain.compliance.determinations import number
-from domain.compliance.evidence import resolve_citations
 from domain.compliance.kept import DEFAULT_WINDOW
 from domain.ids import format_time
 from domain.log import LogRecord
@@ -64,6 +63,11 @@ from .facts import (
     OrgFacts,
     SafeguardsFacts,
 )
+
+_DETERMINATIONS = (CapabilityDetermination, SafeguardsDetermination)
+_CITABLE = (CapabilityFinding, SafeguardAttestation)  # what a determination validly cites
+_VOIDING = (AttestationWithdrawn, KeyRevoked)  # SPEC §5 "Void evidence"
+_ORG_TIMELINE = (PolicyAdopted, SafeguardAttestation, SafeguardsDetermination, AttestationWithdrawn)
 
 
 class TimelineEvent(NamedTuple):
@@ -168,31 +172,30 @@ class StateTracker:
     def add(self, record: LogRecord) -> Step:
         st = record.statement
         sid = st.id
+        seq = record.seq
         home = home_of(st, self._home)
-        in_force = self.engine.policy_in_force(record.seq, record.recorded_at)
+        in_force = self.engine.policy_in_force(seq, record.recorded_at)
         # One copy of each label for the whole log: a timeline event per entry holds it.
         policy = intern(in_force[0].label) if in_force is not None else None
-        valid: tuple[LogRecord, ...] = ()
-        if isinstance(st, CapabilityDetermination | SafeguardsDetermination):
-            # Before the record is observed: citations are resolved against what came before.
-            valid = tuple(map(self._whole_of, resolve_citations(record, self._h).valid))
+        registered = self._h.registered_models
         parent_known = (
-            isinstance(st, ModelRegistered)
-            and st.parent is not None
-            and st.parent in self._h.registered_models
+            isinstance(st, ModelRegistered) and st.parent is not None and st.parent in registered
         )
-        first_registration = (
-            isinstance(st, ModelRegistered) and st.model not in self._h.registered_models
-        )
+        first_registration = isinstance(st, ModelRegistered) and st.model not in registered
         # The engine observes the record into the history the tracker reads: all of the above
         # reads what came before it.
         verdict = self.engine.add(record)
-        invalidated = self._invalidated_by(record)
-        if isinstance(st, CapabilityFinding | SafeguardAttestation):
+        valid: tuple[LogRecord, ...] = ()
+        if isinstance(st, _DETERMINATIONS):
+            # SPEC §5 "Bad citations": the citations that passed evidence.cited, as the engine
+            # has just judged them (against the records before this one).
+            valid = tuple(map(self._whole_cited, self._h.valid_citations.get(sid, ())))
+        invalidated = self._invalidated_by(record) if isinstance(st, _VOIDING) else ()
+        if isinstance(st, _CITABLE):
             self._keep_citable(record)
 
         self._home.setdefault(sid, home)
-        self._first_seq.setdefault(home, record.seq)
+        self._first_seq.setdefault(home, seq)
         if verdict is not None:
             self._judged.setdefault(home, []).append(sid)
         for cited in cited_ids(st):
@@ -200,30 +203,37 @@ class StateTracker:
                 self._cited_by.setdefault(cited, []).append(sid)
         self._fold(record, home, valid, first_registration)
 
+        at = record.recorded_at
+        kind = st.type
         events: list[TimelineEvent] = []
-        if self._in_timeline(st, home):
-            events.append(self._event(home, record, policy, describe(record, self._adoptions)))
+        # Organisation-wide entries are in the timeline when they change every model's state:
+        # the rules in force and the organisation-wide safeguards.
+        if home != ORG or isinstance(st, _ORG_TIMELINE):
+            change = describe(record, self._adoptions)
+            events.append(TimelineEvent(home, seq, at, kind, sid, policy, change))
         if parent_known and isinstance(st, ModelRegistered) and st.parent is not None:
-            events.append(
-                self._event(st.parent, record, policy, f"child model {st.model!r} registered")
-            )
-        by_home: dict[str, list[str]] = {}
-        for v in invalidated:
-            by_home.setdefault(self._home[v.statement], []).append(v.statement)
-        for key, ids in sorted(by_home.items()):
-            text = f"invalidated {', '.join(repr(i) for i in ids)}"
-            merged = False
-            for i, e in enumerate(events):
-                if e.key == key:
-                    events[i] = self._event(key, record, policy, f"{e.change}; {text}")
-                    merged = True
-            if not merged:
-                events.append(self._event(key, record, policy, text))
+            change = f"child model {st.model!r} registered"
+            events.append(TimelineEvent(st.parent, seq, at, kind, sid, policy, change))
+        if invalidated:
+            by_home: dict[str, list[str]] = {}
+            for v in invalidated:
+                by_home.setdefault(self._home[v.statement], []).append(v.statement)
+            for key, ids in sorted(by_home.items()):
+                text = f"invalidated {', '.join(repr(i) for i in ids)}"
+                merged = False
+                for i, e in enumerate(events):
+                    if e.key == key:
+                        change = f"{e.change}; {text}"
+                        events[i] = TimelineEvent(key, seq, at, kind, sid, policy, change)
+                        merged = True
+                if not merged:
+                    events.append(TimelineEvent(key, seq, at, kind, sid, policy, text))
+        wanted = self._timeline_for
         for e in events:
-            if self._timeline_for is None or e.key in self._timeline_for:
+            if wanted is None or e.key in wanted:
                 self._timeline.setdefault(e.key, []).append(e)
-        self.last_seq = record.seq
-        self.last_recorded_at = record.recorded_at
+        self.last_seq = seq
+        self.last_recorded_at = at
         return Step(home, verdict, invalidated, tuple(events))
 
     def _keep_citable(self, record: LogRecord) -> None:
@@ -237,11 +247,12 @@ class StateTracker:
         if len(self._citable_order) > self._window:
             del self._citable[self._citable_order.popleft()]
 
-    def _whole_of(self, cited: LogRecord) -> LogRecord:
+    def _whole_cited(self, cited_id: str) -> LogRecord:
         """A validly cited finding or attestation as it was recorded, all its fields."""
-        found = self._citable.get(cited.statement.id)
+        found = self._citable.get(cited_id)
         if found is not None:
             return found
+        cited = self._h.records[cited_id]
         if self._whole is None:  # not reached: without `whole`, every one is kept whole
             return cited
         record = self._whole(cited.seq)
@@ -251,24 +262,6 @@ class StateTracker:
                 f"expected {cited.statement.id!r}"
             )
         return record
-
-    def _in_timeline(self, st: Statement, home: str) -> bool:
-        if home != ORG:
-            return True
-        # Organisation-wide entries that change every model's state: the rules in force and the
-        # organisation-wide safeguards.
-        match st:
-            case PolicyAdopted() | SafeguardAttestation() | SafeguardsDetermination():
-                return True
-            case AttestationWithdrawn():
-                return True
-            case _:
-                return False
-
-    @staticmethod
-    def _event(key: str, record: LogRecord, policy: str | None, change: str) -> TimelineEvent:
-        st = record.statement
-        return TimelineEvent(key, record.seq, record.recorded_at, st.type, st.id, policy, change)
 
     def _fold(
         self,
