@@ -24,8 +24,10 @@ A new entry changes the rows of its own home, and:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from sys import intern
 from typing import NamedTuple
 
 from domain.log import LogRecord
@@ -44,6 +46,9 @@ _MICRO = timedelta(microseconds=1)
 def to_us(t: datetime) -> int:
     """Microseconds since the epoch: times compared as instants, in SQL (SPEC §1)."""
     return (t - EPOCH) // _MICRO
+
+
+_recorded_us = functools.lru_cache(maxsize=4096)(to_us)
 
 
 def from_us(us: int) -> datetime:
@@ -113,7 +118,10 @@ def index_entry(record: LogRecord, homes: dict[str, str], groups: Groups) -> Ind
         if cited_home is not None and cited != st.id and cited_home not in (home, ORG):
             groups.union(home, cited_home)
     homes.setdefault(st.id, home)
-    return IndexedEntry(record.seq, to_us(record.recorded_at), st.id, st.type, home)
+    # The type and home strings, and the time of a batch, are shared by the rows that hold them.
+    return IndexedEntry(
+        record.seq, _recorded_us(record.recorded_at), st.id, intern(st.type), intern(home)
+    )
 
 
 def affected_homes(

@@ -161,7 +161,7 @@ class StateTracker:
         self._safeguards: dict[str, list[tuple[LogRecord, tuple[LogRecord, ...]]]] = {}
         self._deployments: dict[str, dict[str, LogRecord]] = {}
         self._adoptions: list[Adoption] = []
-        self._cited_by: dict[str, list[str]] = {}
+        self._cited_by: dict[str, str | list[str]] = {}
         self._timeline_for = timeline_for
         self._timeline: dict[str, list[TimelineEvent]] = {}
         self._has_duties = False
@@ -173,7 +173,8 @@ class StateTracker:
         st = record.statement
         sid = st.id
         seq = record.seq
-        home = home_of(st, self._home)
+        # One copy of each home and type for the whole log: the timeline events hold them.
+        home = intern(home_of(st, self._home))
         in_force = self.engine.policy_in_force(seq, record.recorded_at)
         # One copy of each label for the whole log: a timeline event per entry holds it.
         policy = intern(in_force[0].label) if in_force is not None else None
@@ -200,11 +201,18 @@ class StateTracker:
             self._judged.setdefault(home, []).append(sid)
         for cited in cited_ids(st):
             if cited in self._home and cited != sid:
-                self._cited_by.setdefault(cited, []).append(sid)
+                # One citer (the common case) is kept as its id, more as a list.
+                citing = self._cited_by.get(cited)
+                if citing is None:
+                    self._cited_by[cited] = sid
+                elif isinstance(citing, str):
+                    self._cited_by[cited] = [citing, sid]
+                else:
+                    citing.append(sid)
         self._fold(record, home, valid, first_registration)
 
         at = record.recorded_at
-        kind = st.type
+        kind = intern(st.type)
         events: list[TimelineEvent] = []
         # Organisation-wide entries are in the timeline when they change every model's state:
         # the rules in force and the organisation-wide safeguards.
@@ -308,7 +316,8 @@ class StateTracker:
                 while pending:
                     sid = pending.pop()
                     candidates.append(sid)
-                    for citing in self._cited_by.get(sid, ()):
+                    found = self._cited_by.get(sid, ())
+                    for citing in (found,) if type(found) is str else found:
                         if citing not in seen:
                             seen.add(citing)
                             pending.append(citing)
