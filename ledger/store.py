@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from domain.errors import AcceptanceError, VerificationError
 from domain.ids import format_time, parse_time
-from domain.registry import KeyRecord, PrincipalRecord, Registry, key_id_of
+from domain.registry import Registry, key_id_of
 from domain.statements import (
     KeyAdded,
     LedgerGenesis,
@@ -35,7 +35,9 @@ from domain.statements import (
     cited_ids,
     statement_model,
 )
+from ledger import _registry_rows as registry_rows
 from ledger import schema
+from ledger._registry_rows import RegistryChanges
 from ledger.db import WRITE, bound_value, insert_rows, is_sqlite, lock_schema, make_engine
 from ledger.errors import (
     EnvelopeRefusedError,
@@ -128,8 +130,7 @@ class _Batch:
     events: list[tuple[int, str, bytes]] = field(default_factory=list)  # version, topic, state
     statement_rows: list[tuple[str, int, str, str | None]] = field(default_factory=list)
     detail_rows: list[dict[str, Any]] = field(default_factory=list)
-    touched_principals: set[str] = field(default_factory=set)
-    touched_keys: set[str] = field(default_factory=set)
+    changes: RegistryChanges = field(default_factory=RegistryChanges)
 
 
 def _named_ids(submissions: Sequence[Submission]) -> list[str]:
@@ -568,31 +569,10 @@ class Ledger:
         if version is not None and cached is not None and cached[0] == version:
             reg = cached[1]
         else:
-            reg = self._load_registry(conn)
+            reg = registry_rows.load(conn)
             self._registry_cache = (version, reg) if version is not None else None
         # A copy: the batch applies its own entries, and may yet roll back.
         return Registry(reg.genesis, dict(reg.principals), dict(reg.keys))
-
-    def _load_registry(self, conn: Connection) -> Registry:
-        reg = Registry()
-        for r in conn.execute(select(schema.principals)).mappings():
-            reg.principals[r["principal"]] = PrincipalRecord(
-                r["principal"],
-                frozenset(json.loads(r["roles"])),
-                int(r["registered_seq"]),
-                tuple(json.loads(r["key_ids"])),
-            )
-        for r in conn.execute(select(schema.keys)).mappings():
-            reg.keys[r["key_id"]] = KeyRecord(
-                r["key_id"],
-                r["principal"],
-                r["public_key"],
-                int(r["added_seq"]),
-                None if r["revoked_seq"] is None else int(r["revoked_seq"]),
-                r["revoked_reason"],
-                parse_time(r["compromised_since"]) if r["compromised_since"] else None,
-            )
-        return reg
 
     def _statement_rows(self, conn: Connection, ids: Sequence[str]) -> dict[str, tuple[int, str]]:
         t = schema.statements
@@ -692,7 +672,7 @@ class Ledger:
             except DetailError as e:
                 raise EnvelopeRefusedError(str(e), check="acceptance.details") from e
         batch.registry.apply(statement, seq)
-        self._note_registry_change(batch, statement)
+        batch.changes.note(batch.registry, statement)
 
         leaf = entry_bytes(seq, recorded_at, envelope)
         lh = leaf_hash(leaf)
@@ -711,22 +691,6 @@ class Ledger:
         batch.size = seq + 1
         batch.last_recorded_at = recorded_at
         return RecordedEntry(seq, recorded_at, lh, statement.id, statement.type)
-
-    @staticmethod
-    def _note_registry_change(batch: _Batch, statement: Any) -> None:
-        principal = getattr(statement, "principal", None)
-        if isinstance(statement, LedgerGenesis):
-            batch.touched_principals |= {a.principal for a in statement.admins}
-            batch.touched_keys |= {key_id_of(a.public_key) for a in statement.admins}
-        elif principal is not None and statement.type in (
-            "principal_registered",
-            "roles_set",
-            "key_added",
-        ):
-            batch.touched_principals.add(principal)
-            batch.touched_keys |= set(batch.registry.principals[principal].key_ids)
-        elif statement.type == "key_revoked":
-            batch.touched_keys.add(statement.key_id)
 
     def _insert_entries(
         self, conn: Connection, session: Session, events: Sequence[tuple[int, str, bytes]]
@@ -760,40 +724,7 @@ class Ledger:
         )
         if batch.detail_rows:
             conn.execute(schema.details.insert(), batch.detail_rows)
-        reg = batch.registry
-        for p in sorted(batch.touched_principals):
-            rec = reg.principals[p]
-            conn.execute(schema.principals.delete().where(schema.principals.c.principal == p))
-            conn.execute(
-                schema.principals.insert(),
-                [
-                    {
-                        "principal": p,
-                        "roles": json.dumps(sorted(rec.roles)),
-                        "registered_seq": rec.registered_seq,
-                        "key_ids": json.dumps(list(rec.key_ids)),
-                    }
-                ],
-            )
-        for kid in sorted(batch.touched_keys):
-            k = reg.keys[kid]
-            conn.execute(schema.keys.delete().where(schema.keys.c.key_id == kid))
-            conn.execute(
-                schema.keys.insert(),
-                [
-                    {
-                        "key_id": kid,
-                        "principal": k.principal,
-                        "public_key": k.public_key,
-                        "added_seq": k.added_seq,
-                        "revoked_seq": k.revoked_seq,
-                        "revoked_reason": k.revoked_reason,
-                        "compromised_since": format_time(k.compromised_since)
-                        if k.compromised_since
-                        else None,
-                    }
-                ],
-            )
+        registry_rows.save(conn, batch.registry, batch.changes)
         source = _SqlNodeSource(conn, batch.start_size, batch.nodes)
         nodes = nodes_completed_by_appends(source, batch.start_size, batch.leaves)
         insert_rows(
@@ -804,7 +735,7 @@ class Ledger:
         )
         batch.nodes.update((n.key, n.hash) for n in nodes)
         root = root_at(_SqlNodeSource(conn, batch.size, batch.nodes), batch.size)
-        if batch.touched_principals or batch.touched_keys:
+        if batch.changes:
             # Other writers reload the registry when this changes (see `_registry`).
             conn.execute(schema.meta.delete().where(schema.meta.c.key == REGISTRY_VERSION))
             conn.execute(
