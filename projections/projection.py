@@ -69,9 +69,11 @@ from .relevance import (
     replay_homes,
 )
 from .rows import (
+    SAFEGUARDS_COLUMNS,
     TIMELINE_COLUMNS,
     VERDICT_COLUMNS,
     Rows,
+    all_safeguards_values,
     all_timeline_values,
     all_verdict_values,
     dumps,
@@ -500,7 +502,7 @@ class StateProjection:
                 tracker.add(record)
                 last = record
             del homes
-            rows = rows_of(tracker, None, verdicts=False, timeline=False)
+            rows = rows_of(tracker, None, verdicts=False, timeline=False, safeguards=False)
             with self.engine.begin() as conn:
                 at = last.recorded_at if last else None
                 if drop:
@@ -520,6 +522,9 @@ class StateProjection:
                 del recorded_us, statement_ids, types, entry_homes
                 self._insert(conn, S.groups, groups.rows(groups.changed))
                 self._insert_rows(conn, rows)
+                self._insert_values(
+                    conn, S.safeguards, SAFEGUARDS_COLUMNS, all_safeguards_values(tracker)
+                )
                 self._insert_values(conn, S.verdicts, VERDICT_COLUMNS, all_verdict_values(tracker))
                 self._insert_values(
                     conn, S.timeline, TIMELINE_COLUMNS, all_timeline_values(tracker)

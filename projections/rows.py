@@ -57,13 +57,16 @@ def verdict_of_row(body: str) -> Verdict:
     )
 
 
+SAFEGUARDS_COLUMNS = ("seq", "home", "expires_us", "facts")
+
+
+def safeguards_values(s: SafeguardsFacts) -> tuple[Any, ...]:
+    """A safeguards row as the values of `SAFEGUARDS_COLUMNS`."""
+    return (s.record.seq, s.home, to_us(s.expires), dumps(s.to_json()))
+
+
 def safeguards_row(s: SafeguardsFacts) -> dict[str, Any]:
-    return {
-        "seq": s.record.seq,
-        "home": s.home,
-        "expires_us": to_us(s.expires),
-        "facts": dumps(s.to_json()),
-    }
+    return dict(zip(SAFEGUARDS_COLUMNS, safeguards_values(s), strict=True))
 
 
 def timeline_values(e: TimelineEvent) -> tuple[Any, ...]:
@@ -114,10 +117,11 @@ def rows_of(
     *,
     verdicts: bool = True,
     timeline: bool = True,
+    safeguards: bool = True,
     as_of: datetime | None = None,
 ) -> Rows:
     """The rows of `homes` (None: every home) as the tracker knows them now; without the
-    verdict or timeline rows when the caller writes those itself."""
+    verdict, timeline or safeguards rows when the caller writes those itself."""
     wanted = None if homes is None else set(homes)
     keys = sorted(set(tracker.homes()) if wanted is None else wanted)
     rows = Rows(wanted)
@@ -128,7 +132,8 @@ def rows_of(
         elif key in known:
             facts = tracker.model_facts(key).to_json()
             rows.models.append({"model": key, "facts": dumps(facts)})
-        rows.safeguards.extend(safeguards_row(s) for s in tracker.safeguards_of(key))
+        if safeguards:
+            rows.safeguards.extend(safeguards_row(s) for s in tracker.safeguards_of(key))
         if verdicts:
             rows.verdicts.extend(verdict_row(v, key) for v in tracker.verdicts_of(key, as_of))
         if timeline:
@@ -137,6 +142,14 @@ def rows_of(
         # An empty log still has an organisation (no policy, no principals).
         rows.org.append({"id": 1, "facts": dumps(tracker.org_facts().to_json())})
     return rows
+
+
+def all_safeguards_values(tracker: StateTracker) -> Iterator[tuple[Any, ...]]:
+    """Every home's safeguards rows, as `rows_of(tracker, None)` lists them, one at a time (a
+    million entries hold tens of thousands, each with its records' JSON)."""
+    for key in tracker.homes():
+        for s in tracker.safeguards_of(key):
+            yield safeguards_values(s)
 
 
 def all_verdict_values(tracker: StateTracker) -> Iterator[tuple[Any, ...]]:

@@ -26,6 +26,7 @@ Invariants:
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Callable, Container
 from datetime import datetime
@@ -52,6 +53,7 @@ from domain.statements import (
     SafeguardsDetermination,
     Statement,
     cited_ids,
+    parse_statement,
     statement_model,
 )
 
@@ -68,6 +70,28 @@ _DETERMINATIONS = (CapabilityDetermination, SafeguardsDetermination)
 _CITABLE = (CapabilityFinding, SafeguardAttestation)  # what a determination validly cites
 _VOIDING = (AttestationWithdrawn, KeyRevoked)  # SPEC §5 "Void evidence"
 _ORG_TIMELINE = (PolicyAdopted, SafeguardAttestation, SafeguardsDetermination, AttestationWithdrawn)
+
+
+class _Frozen(NamedTuple):
+    """A record kept as its statement's JSON (the fields set only): a third of the typed
+    statement's size. Every safeguards determination's facts are kept for the whole log, and
+    read back as they were: `parse_statement` of that JSON gives an equal statement with the
+    same fields set (the round trip the projection's rows rely on, domain/state/facts.py)."""
+
+    seq: int
+    recorded_at: datetime
+    signer_key_ids: tuple[str, ...]
+    statement: str
+
+
+def _freeze(record: LogRecord) -> _Frozen:
+    text = record.statement.model_dump_json(exclude_unset=True)
+    return _Frozen(record.seq, record.recorded_at, record.signer_key_ids, text)
+
+
+def _thaw(frozen: _Frozen) -> LogRecord:
+    statement = parse_statement(json.loads(frozen.statement))
+    return LogRecord(frozen.seq, frozen.recorded_at, statement, frozen.signer_key_ids)
 
 
 class TimelineEvent(NamedTuple):
@@ -158,7 +182,8 @@ class StateTracker:
         self._judged: dict[str, list[str]] = {}
         self._registration: dict[str, LogRecord] = {}
         self._latest: dict[str, tuple[LogRecord, tuple[LogRecord, ...]]] = {}
-        self._safeguards: dict[str, list[tuple[LogRecord, tuple[LogRecord, ...]]]] = {}
+        # every safeguards determination and the attestations it validly cites, frozen
+        self._safeguards: dict[str, list[tuple[_Frozen, tuple[_Frozen, ...]]]] = {}
         self._deployments: dict[str, dict[str, LogRecord]] = {}
         self._adoptions: list[Adoption] = []
         self._cited_by: dict[str, str | list[str]] = {}
@@ -286,7 +311,8 @@ class StateTracker:
                 # SPEC §5 determination.latest: the latest by seq, whatever its verdict.
                 self._latest[st.model] = (record, valid)
             case SafeguardsDetermination():
-                self._safeguards.setdefault(st.model or ORG, []).append((record, valid))
+                frozen = (_freeze(record), tuple(map(_freeze, valid)))
+                self._safeguards.setdefault(st.model or ORG, []).append(frozen)
             case DeploymentDecision():
                 deployed = self._deployments.setdefault(st.model, {})
                 if st.action == "deploy":
@@ -403,7 +429,9 @@ class StateTracker:
         """The safeguards determinations of a model (or, for `ORG`, organisation-wide ones), in
         seq order, each with the withdrawals known so far of it and of its attestations."""
         out = []
-        for record, attestations in self._safeguards.get(key, ()):
+        for frozen, frozen_attestations in self._safeguards.get(key, ()):
+            record = _thaw(frozen)
+            attestations = tuple(map(_thaw, frozen_attestations))
             targets = sorted({record.statement.id, *(a.statement.id for a in attestations)})
             withdrawals = tuple(
                 (target, tuple(ws)) for target in targets if (ws := self._h.withdrawals.get(target))

@@ -105,6 +105,18 @@ def test_old_citations_are_read_back_whole_and_checked() -> None:
             assert compact.model_facts(key).to_json() == kept_whole.model_facts(key).to_json()
         assert compact.safeguards_of(key) == kept_whole.safeguards_of(key)
     assert rows_of(compact, None) == rows_of(kept_whole, None)
+    # Safeguards facts are kept frozen (their statements' JSON) and read back as recorded.
+    thawed = [
+        r
+        for key in compact.homes()
+        for s in compact.safeguards_of(key)
+        for r in (s.record, *s.attestations)
+    ]
+    assert thawed
+    for r in thawed:
+        original = by_seq[r.seq]
+        assert r == original
+        assert r.statement.model_fields_set == original.statement.model_fields_set
 
     wrong = StateTracker(whole=lambda seq: records[0], window=0)
     with pytest.raises(RecordOrderError, match="expected"):
