@@ -54,6 +54,7 @@ from domain.state import (
     ORG,
     Position,
     StateTracker,
+    TimelineEvent,
 )
 
 from . import reading
@@ -74,10 +75,10 @@ from .rows import (
     VERDICT_COLUMNS,
     Rows,
     all_safeguards_values,
-    all_timeline_values,
     all_verdict_values,
     dumps,
     rows_of,
+    timeline_values,
 )
 from .source import EntrySource, record_of
 
@@ -85,6 +86,9 @@ PROJECTION_NAME = "asl-state"
 # Bump when the rows' meaning changes: a projection of another version is rebuilt on catch-up.
 PROJECTION_VERSION = 1
 PAGE = 2000
+# Timeline events a rebuild holds before it writes them to its staging table.
+STAGE_EVENTS = 20_000
+TIMELINE_STAGING = "rsp_proj_timeline_staging"
 MAX_CONFLICT_RETRIES = 20
 CREATE_RETRIES = 40
 
@@ -433,13 +437,17 @@ class StateProjection:
 
     @staticmethod
     def _insert_values(
-        conn: Connection, table: Table, columns: Sequence[str], values: Iterable[tuple[Any, ...]]
+        conn: Connection,
+        table: Table | str,
+        columns: Sequence[str],
+        values: Iterable[tuple[Any, ...]],
     ) -> None:
         """Insert rows given as tuples of `columns`, 5,000 at a time: a rebuild's million index
         rows are never all built at once."""
         names = ", ".join(columns)
         marks = ", ".join(["?" if conn.dialect.paramstyle == "qmark" else "%s"] * len(columns))
-        sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"
+        name = table if isinstance(table, str) else table.name
+        sql = f"INSERT INTO {name} ({names}) VALUES ({marks})"
         batch: list[tuple[Any, ...]] = []
         for v in values:
             batch.append(v)
@@ -480,7 +488,8 @@ class StateProjection:
         self, tracked: Tracked | None, *, drop: bool, stop: int | None = None
     ) -> CatchUp:
         end = self.source.size() if stop is None else stop
-        tracker = self.tracker()
+        # The timeline events are not kept by the tracker but staged as they come (below).
+        tracker = self.tracker(timeline_for=())
         groups = Groups()
         homes: dict[str, str] = {}
         # The log's index, a column at a time (the seqs are 0 … end − 1): a million rows as
@@ -491,19 +500,29 @@ class StateProjection:
         entry_homes: list[str] = []
         last: LogRecord | None = None
         # The collector stays paused while the rows are written too: they are made one at a
-        # time from the tracker (verdicts, timeline), never all held at once.
-        with bulk_load():
+        # time from the tracker (verdicts, safeguards), never all held at once. The timeline
+        # (an event per entry, with its text) goes to a temporary table of this connection as
+        # the replay makes it, STAGE_EVENTS at a time: a temporary table is the session's own
+        # (SQLite keeps it out of the ledger's file and its write lock; two runners never see
+        # each other's), and is copied into the projection's in the one write transaction.
+        with bulk_load(), self.engine.connect() as conn:
+            self._stage_timeline(conn)
+            pending: list[TimelineEvent] = []
             for record in self._records(0, end):
                 entry = index_entry(record, homes, groups)
                 recorded_us.append(entry.recorded_us)
                 statement_ids.append(entry.statement_id)
                 types.append(entry.type)
                 entry_homes.append(entry.home)
-                tracker.add(record)
+                pending.extend(tracker.add(record).events)
                 last = record
-            del homes
+                if len(pending) >= STAGE_EVENTS:
+                    self._stage_timeline(conn, pending)
+                    pending = []
+            self._stage_timeline(conn, pending)
+            del homes, pending
             rows = rows_of(tracker, None, verdicts=False, timeline=False, safeguards=False)
-            with self.engine.begin() as conn:
+            with conn.begin():
                 at = last.recorded_at if last else None
                 if drop:
                     S.metadata.drop_all(conn)
@@ -526,11 +545,32 @@ class StateProjection:
                     conn, S.safeguards, SAFEGUARDS_COLUMNS, all_safeguards_values(tracker)
                 )
                 self._insert_values(conn, S.verdicts, VERDICT_COLUMNS, all_verdict_values(tracker))
-                self._insert_values(
-                    conn, S.timeline, TIMELINE_COLUMNS, all_timeline_values(tracker)
+                names = ", ".join(TIMELINE_COLUMNS)
+                conn.exec_driver_sql(
+                    f"INSERT INTO {S.timeline.name} ({names}) "
+                    f"SELECT {names} FROM {TIMELINE_STAGING} ORDER BY key, seq"
                 )
+            conn.exec_driver_sql(f"DROP TABLE {TIMELINE_STAGING}")
+            conn.commit()
         first = tracked.last_seq + 1 if tracked is not None and not drop else 0
         return CatchUp("full", first, end - 1, end, None)
+
+    def _stage_timeline(
+        self, conn: Connection, events: Sequence[TimelineEvent] | None = None
+    ) -> None:
+        """Without `events`: (re)create this connection's empty staging table. With them:
+        append them to it, in a transaction of their own."""
+        if events is None:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {TIMELINE_STAGING}")
+            conn.exec_driver_sql(
+                f"CREATE TEMPORARY TABLE {TIMELINE_STAGING} (key VARCHAR(128), seq BIGINT, "
+                "recorded_at VARCHAR(40), type VARCHAR(64), statement VARCHAR(128), "
+                "policy TEXT, change TEXT)"
+            )
+        elif events:
+            values = map(timeline_values, events)
+            self._insert_values(conn, TIMELINE_STAGING, TIMELINE_COLUMNS, values)
+        conn.commit()
 
     # -- reading (projections/reading.py) ---------------------------------------------------
     def status(self, t: datetime, model: str | None = None) -> dict[str, Any]:
