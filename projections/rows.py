@@ -158,10 +158,3 @@ def all_verdict_values(tracker: StateTracker) -> Iterator[tuple[Any, ...]]:
     for key in tracker.homes():
         for v in tracker.verdicts_of(key):
             yield verdict_values(v, key)
-
-
-def all_timeline_values(tracker: StateTracker) -> Iterator[tuple[Any, ...]]:
-    """Every home's timeline rows, as `rows_of(tracker, None)` lists them, one at a time."""
-    for key in tracker.homes():
-        for e in tracker.timeline_of(key):
-            yield timeline_values(e)
