@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,11 @@ from ledger.compliance import verdicts_of_new
 from ledger.config import resolve_key_file, resolve_ledger_url
 from ledger.errors import EnvelopeRefusedError, UsageError
 from ledger.keyfile import read_private_key, write_private_key
+from ledger.signatures import PARALLEL_THRESHOLD
 from ledger.store import Ledger, RecordedEntry, Submission, gc_paused
 from verify.details import Detail, parse_detail_bytes
 from verify.dsse import (
+    MAX_ENVELOPE_BYTES,
     Envelope,
     add_signature,
     envelope_for_statement,
@@ -178,21 +181,43 @@ def sign(file: str, key_path: str, out: str | None) -> None:
 
 
 # -- submit -------------------------------------------------------------------------------------
-def _read_envelopes(path: str) -> list[Envelope]:
-    """One envelope (any JSON spelling), or JSON lines of envelopes (a batch import)."""
-    data = read_input(path)
-    try:
+# A JSON-lines file of at least this many envelopes is parsed while its signatures are checked.
+STREAM_THRESHOLD = PARALLEL_THRESHOLD
+STREAM_CHUNK = 2048
+
+
+def _batch_lines(data: bytes) -> list[bytes]:
+    """The non-blank lines of a JSON-lines batch; [] when `data` is one envelope."""
+    if len(data) <= MAX_ENVELOPE_BYTES:
+        try:
+            parse_json(data)
+            return []  # one JSON value: a single envelope, in any spelling
+        except NotCanonicalError:
+            pass
+    return [ln for ln in data.splitlines() if ln.strip()]
+
+
+def _parse_envelopes(
+    data: bytes,
+    lines: list[bytes],
+    on_chunk: Callable[[list[Envelope]], None] | None = None,
+) -> list[Envelope]:
+    """One envelope (any JSON spelling), or JSON lines of envelopes (a batch import), handed
+    to `on_chunk` as they are parsed, STREAM_CHUNK at a time."""
+    if len(lines) <= 1:
         return [parse_envelope_bytes(data)]
-    except VerificationError as first:
-        lines = [ln for ln in data.splitlines() if ln.strip()]
-        if len(lines) <= 1:
-            raise first
     out: list[Envelope] = []
+    done = 0
     for i, line in enumerate(lines):
         try:
             out.append(parse_envelope_bytes(line))
         except VerificationError as e:
             raise EnvelopeRefusedError(f"line {i + 1}: {e}", line=i + 1) from e
+        if on_chunk is not None and len(out) - done == STREAM_CHUNK:
+            on_chunk(out[done:])
+            done = len(out)
+    if on_chunk is not None and done < len(out):
+        on_chunk(out[done:])
     return out
 
 
@@ -243,19 +268,36 @@ def submit(
 ) -> None:
     """Record an envelope (or a JSON-lines file of envelopes) and print the entry."""
     when = parse_time_option(recorded_at)
-    envelopes = _read_envelopes(envelope)
+    raw = read_input(envelope)
+    lines = _batch_lines(raw)
+    if len(lines) < STREAM_THRESHOLD:
+        envelopes = _parse_envelopes(raw, lines)
     details = _read_details(details_path)
-    unknown = set(details) - {e.statement.id for e in envelopes}
-    if unknown:
-        raise EnvelopeRefusedError(
-            f"details for statement {sorted(unknown)[0]!r}, which is not in {envelope}",
-            check="acceptance.details",
-        )
-    subs = [Submission(e, details.get(e.statement.id)) for e in envelopes]
     with open_ledger(ledger_url, ledger_key_file, need_key=True) as ledger:
         if ledger.time_source == "asserted" and when is None:
             fail("--recorded-at is required: this ledger's time source is asserted", EXIT_USAGE)
-        recorded = ledger.submit_batch(subs, recorded_at=when)
+        stream = None
+        if len(lines) >= STREAM_THRESHOLD and isinstance(ledger, Ledger):
+            # A large import: its signatures are checked by worker processes while the rest of
+            # the file is still being parsed here.
+            stream = ledger.signature_stream()
+        try:
+            if len(lines) >= STREAM_THRESHOLD:
+                envelopes = _parse_envelopes(raw, lines, stream.add if stream else None)
+            unknown = set(details) - {e.statement.id for e in envelopes}
+            if unknown:
+                raise EnvelopeRefusedError(
+                    f"details for statement {sorted(unknown)[0]!r}, which is not in {envelope}",
+                    check="acceptance.details",
+                )
+            subs = [Submission(e, details.get(e.statement.id)) for e in envelopes]
+            if stream is not None and isinstance(ledger, Ledger):
+                recorded = ledger.submit_batch(subs, recorded_at=when, checks=stream.checks)
+            else:
+                recorded = ledger.submit_batch(subs, recorded_at=when)
+        finally:
+            if stream is not None:
+                stream.close()
         judged = (
             verdicts_of_new(ledger, recorded, {e.statement.id: e for e in envelopes})
             if check_policy

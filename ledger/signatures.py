@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_context
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from domain.registry import key_id_of
+from domain.statements import KeyAdded, LedgerGenesis, PrincipalRegistered, Statement
 from verify.dsse import Envelope
+from verify.keys import decode_public_key
 
 PARALLEL_THRESHOLD = 256
 CHUNK = 512
@@ -47,29 +50,41 @@ def usable_cores() -> int:
 
 
 class PendingChecks:
-    """Signature checks running in worker processes while the caller does other work."""
+    """Signature checks running in worker processes while the caller does other work.
 
-    def __init__(self, jobs: list[_Job], workers: int) -> None:
+    Jobs are added in envelope order (`add`, possibly several times: a batch still being
+    parsed); `wait()` answers for each envelope, in that order."""
+
+    def __init__(self, workers: int, *, parallel: bool) -> None:
+        self.count = 0
+        self._inline: list[str | None] = []
+        self._futures: list[Future[list[str | None]]] = []
         self._results: list[str | None] | None = None
         self._pool: ProcessPoolExecutor | None = None
-        if workers <= 1 or len(jobs) < PARALLEL_THRESHOLD:
-            self._results = _check_chunk(jobs)
+        if parallel and workers > 1:
+            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"))
+
+    def add(self, jobs: list[_Job]) -> None:
+        self.count += len(jobs)
+        if self._pool is None:
+            self._inline.extend(_check_chunk(jobs))
             return
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"))
-        chunks = [jobs[i : i + CHUNK] for i in range(0, len(jobs), CHUNK)]
-        self._futures = [self._pool.submit(_check_chunk, c) for c in chunks]
+        for i in range(0, len(jobs), CHUNK):
+            self._futures.append(self._pool.submit(_check_chunk, jobs[i : i + CHUNK]))
 
     def wait(self) -> list[str | None]:
         """For each envelope, None if every signature verifies, else the reason it does not."""
         if self._results is None:
-            assert self._pool is not None
-            try:
-                results: list[str | None] = []
-                for f in self._futures:
-                    results.extend(f.result())
-                self._results = results
-            finally:
-                self._pool.shutdown(cancel_futures=True)
+            if self._pool is None:
+                self._results = self._inline
+            else:
+                try:
+                    results: list[str | None] = []
+                    for f in self._futures:
+                        results.extend(f.result())
+                    self._results = results
+                finally:
+                    self._pool.shutdown(cancel_futures=True)
         return self._results
 
     def close(self) -> None:
@@ -77,15 +92,55 @@ class PendingChecks:
             self._pool.shutdown(cancel_futures=True)
 
 
+def introduced_keys(statement: Statement) -> list[str]:
+    """The public keys (base64) a statement registers: a key id is the hash of its key, so a
+    signature by one of them can be checked before the statement is even recorded."""
+    if isinstance(statement, LedgerGenesis):
+        return [a.public_key for a in statement.admins]
+    if isinstance(statement, PrincipalRegistered):
+        return list(statement.public_keys)
+    if isinstance(statement, KeyAdded):
+        return [statement.public_key]
+    return []
+
+
+def _jobs(envelopes: Sequence[Envelope], keys: Mapping[str, bytes]) -> list[_Job]:
+    return [
+        (env.signing_input(), tuple((s.keyid, keys.get(s.keyid), s.sig) for s in env.signatures))
+        for env in envelopes
+    ]
+
+
 def start_checks(
     envelopes: Sequence[Envelope], keys: Mapping[str, bytes], *, workers: int | None = None
 ) -> PendingChecks:
     """Begin checking every signature of every envelope; `wait()` for the outcome."""
-    jobs: list[_Job] = [
-        (env.signing_input(), tuple((s.keyid, keys.get(s.keyid), s.sig) for s in env.signatures))
-        for env in envelopes
-    ]
-    return PendingChecks(jobs, usable_cores() if workers is None else workers)
+    checks = PendingChecks(
+        usable_cores() if workers is None else workers,
+        parallel=len(envelopes) >= PARALLEL_THRESHOLD,
+    )
+    checks.add(_jobs(envelopes, keys))
+    return checks
+
+
+class SignatureStream:
+    """Checks for a batch still being parsed: each parsed chunk goes to the workers at once,
+    so that checking overlaps parsing. `keys` are the ledger's registered keys; the keys the
+    batch itself registers are learnt from it as it comes (a signature by a key registered
+    later in the batch finds none, and the registry refuses that line in order anyway)."""
+
+    def __init__(self, keys: Mapping[str, bytes], *, workers: int | None = None) -> None:
+        self.keys = dict(keys)
+        self.checks = PendingChecks(usable_cores() if workers is None else workers, parallel=True)
+
+    def add(self, envelopes: Sequence[Envelope]) -> None:
+        for env in envelopes:
+            for pk in introduced_keys(env.statement):
+                self.keys[key_id_of(pk)] = decode_public_key(pk)
+        self.checks.add(_jobs(envelopes, self.keys))
+
+    def close(self) -> None:
+        self.checks.close()
 
 
 def verify_all(

@@ -29,9 +29,7 @@ from domain.errors import AcceptanceError, VerificationError
 from domain.ids import format_time, parse_time
 from domain.registry import Registry, key_id_of
 from domain.statements import (
-    KeyAdded,
     LedgerGenesis,
-    PrincipalRegistered,
     cited_ids,
     statement_model,
 )
@@ -48,7 +46,13 @@ from ledger.errors import (
     TimeError,
     UsageError,
 )
-from ledger.signatures import PARALLEL_THRESHOLD, PendingChecks, start_checks
+from ledger.signatures import (
+    PARALLEL_THRESHOLD,
+    PendingChecks,
+    SignatureStream,
+    introduced_keys,
+    start_checks,
+)
 from ledger.tree import (
     NodeKey,
     ProofRequestError,
@@ -395,19 +399,27 @@ class Ledger:
         *,
         recorded_at: datetime | None = None,
         workers: int | None = None,
+        checks: PendingChecks | None = None,
     ) -> list[RecordedEntry]:
         """Record all of the envelopes in order, in one transaction, or none of them.
 
         Signatures are verified before the transaction, in parallel for a large batch; the
         sequential acceptance rules run inside it, against the log as it stands under the lock.
+        `checks` are ones already started for exactly these envelopes, in order (a
+        `signature_stream` fed while the batch was parsed).
         """
         meta = self._require_initialised()
         self._require_signer()
         self._check_time_source(meta, recorded_at)
-        known_keys = self._public_keys_for(submissions)
         # Signatures are checked in worker processes while this process orders and writes the
         # entries; the outcome is read before the transaction commits (nothing commits unchecked).
-        checks = start_checks([s.envelope for s in submissions], known_keys, workers=workers)
+        if checks is None:
+            known_keys = self._public_keys_for(submissions)
+            checks = start_checks([s.envelope for s in submissions], known_keys, workers=workers)
+        elif checks.count != len(submissions):
+            raise ValueError(
+                f"checks for {checks.count} envelopes given with {len(submissions)} submissions"
+            )
         with gc_paused(len(submissions) >= PARALLEL_THRESHOLD):
             try:
                 for attempt in range(MAX_WRITE_RETRIES):
@@ -474,6 +486,17 @@ class Ledger:
         if meta["time_source"] == "asserted" and recorded_at is None:
             raise UsageError("--recorded-at is required: this ledger's time source is asserted")
 
+    def signature_stream(self, *, workers: int | None = None) -> SignatureStream:
+        """Signature checks to feed with a large batch while it is still being parsed (then pass
+        `stream.checks` to `submit_batch`); it knows every key registered so far."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(schema.keys.c.key_id, schema.keys.c.public_key)).all()
+        known = self._public_keys
+        for kid, pk in rows:
+            if kid not in known:
+                known[kid] = decode_public_key(pk)
+        return SignatureStream(known, workers=workers)
+
     def _public_keys_for(self, submissions: Sequence[Submission]) -> dict[str, bytes]:
         """Public keys by key id: registered ones, plus any introduced by the batch itself.
 
@@ -483,15 +506,7 @@ class Ledger:
         wanted = {s.keyid for sub in submissions for s in sub.envelope.signatures}
         found: dict[str, bytes] = {}
         for sub in submissions:
-            st = sub.envelope.statement
-            introduced: list[str] = []
-            if isinstance(st, LedgerGenesis):
-                introduced = [a.public_key for a in st.admins]
-            elif isinstance(st, PrincipalRegistered):
-                introduced = list(st.public_keys)
-            elif isinstance(st, KeyAdded):
-                introduced = [st.public_key]
-            for pk in introduced:
+            for pk in introduced_keys(sub.envelope.statement):
                 found[key_id_of(pk)] = decode_public_key(pk)
         known = self._public_keys
         found.update((k, known[k]) for k in wanted if k not in found and k in known)
