@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -308,9 +309,15 @@ def test_sigkill_at_random_moments_never_leaves_an_uncosigned_size(
         assert isinstance(data, dict)
         return data
 
-    old, killed = 0, 0
-    for size in range(first, top + 1):
-        killed += cosign(old, size, rng.uniform(0.2, 2.5))
+    # Kill moments spread over the command's own run time (measured here, uninterrupted): a fixed
+    # range would miss it entirely once the command got faster.
+    started = time.monotonic()
+    cosign(0, first, None)
+    took = time.monotonic() - started
+    assert state()["size"] == first
+    old, killed = first, 0
+    for size in range(first + 1, top + 1):
+        killed += cosign(old, size, rng.uniform(0.1 * took, 1.1 * took))
         now = state()
         assert now["size"] in (old, size)
         if now["size"]:
