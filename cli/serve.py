@@ -18,6 +18,35 @@ from ledger.config import is_http, resolve_key_file, resolve_ledger_url
 from ledger.errors import UsageError
 
 
+def nodelay_on_shared_socket() -> None:
+    """TCP_NODELAY on every connection the worker processes accept.
+
+    With `--workers N > 1` uvicorn binds the socket it shares with its workers itself, as
+    `socket.socket(family)`: protocol 0. asyncio sets TCP_NODELAY only on connections accepted
+    from a socket whose protocol is IPPROTO_TCP, so each response (headers, then body: two
+    writes) waited for the client's delayed ACK, ~40 ms a request (0.6 ms with one worker, whose
+    socket asyncio binds itself). The bound socket is re-opened from its descriptor, which reads
+    the protocol back from the kernel. `uvicorn.Config.bind_socket` is wrapped once, in this
+    process only (it binds the socket, then hands it to the workers).
+    """
+    import socket
+
+    from uvicorn.config import Config
+
+    bind = Config.bind_socket
+    if getattr(bind, "rsp_nodelay", False):
+        return
+
+    def bind_socket(self: Config) -> socket.socket:
+        sock = bind(self)
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto == 0:
+            return socket.socket(fileno=sock.detach())  # family, type and protocol from the fd
+        return sock
+
+    bind_socket.rsp_nodelay = True  # type: ignore[attr-defined]
+    Config.bind_socket = bind_socket  # type: ignore[method-assign]
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -98,6 +127,8 @@ def serve(
         f"serving {origin} on http://{host}:{port} with {workers} worker(s); vkey {vkey}",
         err=True,
     )
+    if workers > 1:
+        nodelay_on_shared_socket()
     uvicorn.run(
         "ledger.service:app_from_environment",
         factory=True,
