@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Table, select
 
 from domain.ids import format_time, parse_time
 from domain.registry import KeyRecord, PrincipalRecord, Registry, key_id_of
@@ -47,37 +47,40 @@ def save(conn: Connection, registry: Registry, changes: RegistryChanges) -> None
     """Write the changed principals and keys again, as `registry` now has them."""
     for p in sorted(changes.principals):
         rec = registry.principals[p]
-        conn.execute(schema.principals.delete().where(schema.principals.c.principal == p))
-        conn.execute(
-            schema.principals.insert(),
-            [
-                {
-                    "principal": p,
-                    "roles": json.dumps(sorted(rec.roles)),
-                    "registered_seq": rec.registered_seq,
-                    "key_ids": json.dumps(list(rec.key_ids)),
-                }
-            ],
+        _replace(
+            conn,
+            schema.principals,
+            "principal",
+            {
+                "principal": p,
+                "roles": json.dumps(sorted(rec.roles)),
+                "registered_seq": rec.registered_seq,
+                "key_ids": json.dumps(list(rec.key_ids)),
+            },
         )
     for kid in sorted(changes.keys):
         k = registry.keys[kid]
-        conn.execute(schema.keys.delete().where(schema.keys.c.key_id == kid))
-        conn.execute(
-            schema.keys.insert(),
-            [
-                {
-                    "key_id": kid,
-                    "principal": k.principal,
-                    "public_key": k.public_key,
-                    "added_seq": k.added_seq,
-                    "revoked_seq": k.revoked_seq,
-                    "revoked_reason": k.revoked_reason,
-                    "compromised_since": format_time(k.compromised_since)
-                    if k.compromised_since
-                    else None,
-                }
-            ],
+        _replace(
+            conn,
+            schema.keys,
+            "key_id",
+            {
+                "key_id": kid,
+                "principal": k.principal,
+                "public_key": k.public_key,
+                "added_seq": k.added_seq,
+                "revoked_seq": k.revoked_seq,
+                "revoked_reason": k.revoked_reason,
+                "compromised_since": format_time(k.compromised_since)
+                if k.compromised_since
+                else None,
+            },
         )
+
+
+def _replace(conn: Connection, table: Table, key: str, row: dict[str, object]) -> None:
+    conn.execute(table.delete().where(table.c[key] == row[key]))
+    conn.execute(table.insert(), [row])
 
 
 def load(conn: Connection) -> Registry:

@@ -24,10 +24,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import select
 
 from ledger import schema
-from ledger.store import Ledger
+from ledger.store import Ledger, read_nodes
 from ledger.tree import (
     NodeKey,
     ProofRequestError,
@@ -53,20 +53,6 @@ class _Nodes:
 
     def get_nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
         return {k: self._nodes[k] for k in keys if k in self._nodes}
-
-
-def read_nodes(conn: Connection, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
-    """The stored tree nodes of `keys`, in one query: an equality-and-IN term per level, which
-    both engines answer from the primary key (as the store reads them)."""
-    if not keys:
-        return {}
-    t = schema.tree_nodes
-    by_level: dict[int, list[int]] = {}
-    for level, idx in keys:
-        by_level.setdefault(level, []).append(idx)
-    where = or_(*(and_(t.c.level == lv, t.c.idx.in_(ix)) for lv, ix in by_level.items()))
-    rows = conn.execute(select(t.c.level, t.c.idx, t.c.hash).where(where)).all()
-    return {(int(level), int(idx)): bytes(h) for level, idx, h in rows}
 
 
 class Receipts:

@@ -174,17 +174,22 @@ class _SqlNodeSource:
         return self._read(keys)
 
     def _read(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
-        if not keys:
-            return {}
-        t = schema.tree_nodes
-        by_level: dict[int, list[int]] = {}
-        for level, idx in keys:
-            by_level.setdefault(level, []).append(idx)
-        # One equality-and-IN term per level: both engines answer it from the primary key
-        # (SQLite does not use the index for a row-value IN list, and scans the table).
-        where = or_(*(and_(t.c.level == lv, t.c.idx.in_(ix)) for lv, ix in by_level.items()))
-        rows = self._conn.execute(select(t.c.level, t.c.idx, t.c.hash).where(where)).all()
-        return {(int(lv), int(ix)): bytes(h) for lv, ix, h in rows}
+        return read_nodes(self._conn, keys)
+
+
+def read_nodes(conn: Connection, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+    """The stored tree nodes of `keys`, in one query."""
+    if not keys:
+        return {}
+    t = schema.tree_nodes
+    by_level: dict[int, list[int]] = {}
+    for level, idx in keys:
+        by_level.setdefault(level, []).append(idx)
+    # One equality-and-IN term per level: both engines answer it from the primary key
+    # (SQLite does not use the index for a row-value IN list, and scans the table).
+    where = or_(*(and_(t.c.level == lv, t.c.idx.in_(ix)) for lv, ix in by_level.items()))
+    rows = conn.execute(select(t.c.level, t.c.idx, t.c.hash).where(where)).all()
+    return {(int(lv), int(ix)): bytes(h) for lv, ix, h in rows}
 
 
 @contextmanager

@@ -30,6 +30,22 @@ def reports(fx: LedgerFixture, n: int, prefix: str, issuer: str = "eve") -> list
     return out
 
 
+def newcomer(fx: LedgerFixture, name: str) -> Envelope:
+    """A new evaluator with a key of its own, and the admin's envelope that registers them."""
+    principal = Principal(name, ("evaluator",), Ed25519Signer.generate())
+    fx.writer.principals[name] = principal
+    return fx.writer.envelope(
+        fx.writer.statement(
+            "principal_registered",
+            "alice",
+            principal=name,
+            roles=["evaluator"],
+            public_keys=[encode_public_key(principal.signer.public_raw)],
+        ),
+        ["alice"],
+    )
+
+
 def write_jsonl(fx: LedgerFixture, name: str, lines: list[dict[str, object]]) -> Path:
     path = fx.dir / name
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
@@ -70,18 +86,7 @@ def test_a_bad_signature_deep_in_a_large_import_records_nothing(
 def test_a_key_the_import_registers_signs_its_later_lines(system_ledger: LedgerFixture) -> None:
     fx = system_ledger
     before = fx.size()
-    newcomer = Principal("nina", ("evaluator",), Ed25519Signer.generate())
-    fx.writer.principals["nina"] = newcomer
-    registration = fx.writer.envelope(
-        fx.writer.statement(
-            "principal_registered",
-            "alice",
-            principal="nina",
-            roles=["evaluator"],
-            public_keys=[encode_public_key(newcomer.signer.public_raw)],
-        ),
-        ["alice"],
-    )
+    registration = newcomer(fx, "nina")
     early = reports(fx, STREAM_CHUNK + 5, "early")
     late = reports(fx, 50, "late", issuer="nina")
     lines = [e.to_json() for e in [*early, registration, *late]]
@@ -95,18 +100,7 @@ def test_a_key_used_before_the_line_that_registers_it_is_refused_there(
 ) -> None:
     fx = system_ledger
     before = fx.size()
-    newcomer = Principal("omar", ("evaluator",), Ed25519Signer.generate())
-    fx.writer.principals["omar"] = newcomer
-    registration = fx.writer.envelope(
-        fx.writer.statement(
-            "principal_registered",
-            "alice",
-            principal="omar",
-            roles=["evaluator"],
-            public_keys=[encode_public_key(newcomer.signer.public_raw)],
-        ),
-        ["alice"],
-    )
+    registration = newcomer(fx, "omar")
     fillers = reports(fx, N, "fill")
     too_soon = reports(fx, 1, "soon", issuer="omar")
     lines = [e.to_json() for e in [*fillers[:10], *too_soon, *fillers[10:], registration]]
