@@ -42,7 +42,7 @@ def rotate_ledger_key(ledger: Ledger, old: Signer, new: Signer) -> str:
     if new.public_raw == old.public_raw:
         raise KeyFileError("the new ledger key is the current one: expected a different key")
     _ensure_table(ledger)
-    with ledger._write() as (conn, _session):
+    with ledger._write() as conn:
         row = conn.execute(
             select(schema.head.c.size).where(schema.head.c.id == 1).with_for_update()
         ).one_or_none()

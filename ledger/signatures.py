@@ -141,10 +141,3 @@ class SignatureStream:
 
     def close(self) -> None:
         self.checks.close()
-
-
-def verify_all(
-    envelopes: Sequence[Envelope], keys: Mapping[str, bytes], *, workers: int | None = None
-) -> list[str | None]:
-    """For each envelope, None if every signature verifies, else the reason it does not."""
-    return start_checks(envelopes, keys, workers=workers).wait()

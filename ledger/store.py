@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from eventsourcing.persistence import IntegrityError as EventStoreIntegrityError
 from sqlalchemy import Connection, Engine, and_, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
@@ -80,7 +79,6 @@ from verify.witness import select_cosignatures
 
 if TYPE_CHECKING:
     from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-    from sqlalchemy.orm import Session
 
 MAX_WRITE_RETRIES = 20
 # rsp_meta key: the tree size after the last batch that changed principals, roles or keys.
@@ -367,7 +365,7 @@ class Ledger:
             raise UsageError("--recorded-at is required: the genesis says time_source asserted")
         self.create_schema()
         vkey = format_vkey(statement.origin, signer.public_raw)
-        with self._write() as (conn, session):
+        with self._write() as conn:
             if conn.execute(select(schema.head.c.size)).scalar() is not None:
                 raise LedgerStateError("the ledger already has a genesis; a second one is refused")
             conn.execute(
@@ -385,7 +383,7 @@ class Ledger:
             self._meta = None
             batch = _Batch(0, 0, None, Registry())
             recorded = self._append(conn, batch, Submission(genesis, detail), recorded_at)
-            self._finish(conn, session, batch, statement.origin)
+            self._finish(conn, batch, statement.origin)
         return recorded
 
     def submit(
@@ -430,7 +428,7 @@ class Ledger:
                 for attempt in range(MAX_WRITE_RETRIES):
                     try:
                         return self._submit_locked(submissions, recorded_at, meta["origin"], checks)
-                    except (IntegrityError, EventStoreIntegrityError) as e:
+                    except IntegrityError as e:
                         # Another writer took the seq first (only without a head lock); retry.
                         if attempt == MAX_WRITE_RETRIES - 1:
                             raise LedgerStateError(
@@ -457,7 +455,7 @@ class Ledger:
         checks: PendingChecks,
     ) -> list[RecordedEntry]:
         out: list[RecordedEntry] = []
-        with self._write() as (conn, session):
+        with self._write() as conn:
             batch = self._open_batch(conn)
             named = _named_ids(submissions)
             batch.known = self._statement_rows(conn, named)
@@ -478,7 +476,7 @@ class Ledger:
                     raise
             self._raise_signature_failures(checks, len(submissions))
             if batch.new_statements:
-                self._finish(conn, session, batch, origin)
+                self._finish(conn, batch, origin)
         if batch.note is not None:  # committed
             self._committed_note = (batch.size, batch.note)
         return out
@@ -533,30 +531,11 @@ class Ledger:
         last = self._committed_note
         return last[1] if last is not None and last[0] == size else None
 
-    class _WriteCtx:
-        def __init__(self, ledger: Ledger) -> None:
-            self.ledger = ledger
-
-        def __enter__(self) -> tuple[Connection, Session]:
-            self.conn = self.ledger.engine.connect().execution_options(**WRITE)
-            self.tx = self.conn.begin()
-            from sqlalchemy.orm import Session
-
-            self.session = Session(bind=self.conn)
-            return self.conn, self.session
-
-        def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-            try:
-                self.session.close()
-                if exc_type is None:
-                    self.tx.commit()
-                else:
-                    self.tx.rollback()
-            finally:
-                self.conn.close()
-
-    def _write(self) -> Ledger._WriteCtx:
-        return Ledger._WriteCtx(self)
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction (SQLite: BEGIN IMMEDIATE), committed if the block ends normally."""
+        with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+            yield conn
 
     def _open_batch(self, conn: Connection) -> _Batch:
         row = conn.execute(
@@ -712,9 +691,7 @@ class Ledger:
         batch.last_recorded_at = recorded_at
         return RecordedEntry(seq, recorded_at, lh, statement.id, statement.type)
 
-    def _insert_entries(
-        self, conn: Connection, session: Session, events: Sequence[tuple[int, str, bytes]]
-    ) -> None:
+    def _insert_entries(self, conn: Connection, events: Sequence[tuple[int, str, bytes]]) -> None:
         """The entries into eventsourcing's events table, as the recorder's `insert_events`
         writes them (then its NOTIFY, so that its subscriptions and `select_notifications` see
         them alike), but by one executemany rather than one ORM object per event, which cost
@@ -733,12 +710,13 @@ class Ledger:
             ("originator_id", "originator_version", "topic", "state"),
             [(origin, version, topic, state) for version, topic, state in events],
         )
-        recorder._notify_channel(session)
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"NOTIFY {recorder.channel_name}")
 
-    def _finish(self, conn: Connection, session: Session, batch: _Batch, origin: str) -> None:
+    def _finish(self, conn: Connection, batch: _Batch, origin: str) -> None:
         """Persist the batch's entries, indexes, registry changes, the head and a signed
         checkpoint for the new size (all in the caller's transaction)."""
-        self._insert_entries(conn, session, batch.events)
+        self._insert_entries(conn, batch.events)
         insert_rows(
             conn, schema.statements, ("statement_id", "seq", "type", "model"), batch.statement_rows
         )
@@ -780,7 +758,6 @@ class Ledger:
         conn.execute(
             schema.checkpoints.insert(), [{"size": batch.size, "root": root, "note": note}]
         )
-        session.flush()
         batch.note = note
 
     # -- reading ----------------------------------------------------------------------------
@@ -928,7 +905,7 @@ class Ledger:
         self._has_cosignatures_table = True
         c = schema.cosignatures
         added: list[str] = []
-        with self._write() as (conn, _session):
+        with self._write() as conn:
             # Under the head lock, so that two writers cannot both pass the count below.
             conn.execute(select(schema.head.c.id).where(schema.head.c.id == 1).with_for_update())
             stored = {str(w) for (w,) in conn.execute(select(c.c.witness).where(c.c.size == n))}
@@ -956,7 +933,7 @@ class Ledger:
     def _sign_past_checkpoint(self, size: int) -> str:
         self._require_signer()  # refuse early, before taking the writers' lock
         origin = self.origin
-        with self._write() as (conn, _session):
+        with self._write() as conn:
             c = schema.checkpoints
             # Under the head lock (PostgreSQL; SQLite's BEGIN IMMEDIATE excludes the others), so
             # that two readers signing the same past size do not both insert it.
