@@ -270,19 +270,18 @@ def submit(
     when = parse_time_option(recorded_at)
     raw = read_input(envelope)
     lines = _batch_lines(raw)
-    if len(lines) < STREAM_THRESHOLD:
-        envelopes = _parse_envelopes(raw, lines)
+    large = len(lines) >= STREAM_THRESHOLD
+    # A small input is parsed before the ledger is opened, so its errors come first; a large
+    # import is parsed once the ledger is open, while worker processes check its signatures.
+    envelopes = [] if large else _parse_envelopes(raw, lines)
     details = _read_details(details_path)
     with open_ledger(ledger_url, ledger_key_file, need_key=True) as ledger:
         if ledger.time_source == "asserted" and when is None:
             fail("--recorded-at is required: this ledger's time source is asserted", EXIT_USAGE)
-        stream = None
-        if len(lines) >= STREAM_THRESHOLD and isinstance(ledger, Ledger):
-            # A large import: its signatures are checked by worker processes while the rest of
-            # the file is still being parsed here.
-            stream = ledger.signature_stream()
+        local = ledger if large and isinstance(ledger, Ledger) else None
+        stream = local.signature_stream() if local is not None else None
         try:
-            if len(lines) >= STREAM_THRESHOLD:
+            if large:
                 envelopes = _parse_envelopes(raw, lines, stream.add if stream else None)
             unknown = set(details) - {e.statement.id for e in envelopes}
             if unknown:
@@ -291,8 +290,8 @@ def submit(
                     check="acceptance.details",
                 )
             subs = [Submission(e, details.get(e.statement.id)) for e in envelopes]
-            if stream is not None and isinstance(ledger, Ledger):
-                recorded = ledger.submit_batch(subs, recorded_at=when, checks=stream.checks)
+            if local is not None and stream is not None:
+                recorded = local.submit_batch(subs, recorded_at=when, checks=stream.checks)
             else:
                 recorded = ledger.submit_batch(subs, recorded_at=when)
         finally:
