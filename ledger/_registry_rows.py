@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Table, select
 
 from domain.ids import format_time, parse_time
 from domain.registry import KeyRecord, PrincipalRecord, Registry, key_id_of
-from domain.statements import LedgerGenesis, Statement
+from domain.statements import KeyRevoked, LedgerGenesis, Statement
 from ledger import schema
 
 _PRINCIPAL_TYPES = ("principal_registered", "roles_set", "key_added")
@@ -39,7 +39,7 @@ class RegistryChanges:
         elif principal is not None and statement.type in _PRINCIPAL_TYPES:
             self.principals.add(principal)
             self.keys |= set(registry.principals[principal].key_ids)
-        elif statement.type == "key_revoked":
+        elif isinstance(statement, KeyRevoked):
             self.keys.add(statement.key_id)
 
 
