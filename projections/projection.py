@@ -11,7 +11,9 @@
   catch-up (on the next read, or the next start) does the work again. A runner that loses the
   compare-and-set to another writes nothing (no entry is ever applied twice) and starts over from
   the new position.
-- `rebuild()` drops the tables and builds them from the whole log, in one transaction.
+- `rebuild()` drops the tables and builds them from the whole log, in one transaction; on a big
+  log the replay runs in worker processes, each with its share of the models
+  (`projections.parallel`), and writes the same rows.
 - `status(...)` reads the tables; `status_as_of(...)` replays the log up to a past time — the
   model's part of it only, when a model is named — and never reads stored state.
 - following the log live is `projections.follower`'s: a warm follower that holds the state in
@@ -28,7 +30,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from array import array
 from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,7 +58,7 @@ from domain.state import (
     TimelineEvent,
 )
 
-from . import reading
+from . import parallel, reading
 from . import schema as S
 from .bulk import bulk_load, chunks
 from .errors import ProjectionError, TrackingConflictError
@@ -69,6 +70,7 @@ from .relevance import (
     index_entry,
     replay_homes,
 )
+from .replayed import IndexColumns, Replayed
 from .rows import (
     SAFEGUARDS_COLUMNS,
     TIMELINE_COLUMNS,
@@ -89,6 +91,8 @@ PAGE = 2000
 # Timeline events a rebuild holds before it writes them to its staging table.
 STAGE_EVENTS = 20_000
 TIMELINE_STAGING = "rsp_proj_timeline_staging"
+# Where a replay in worker processes stages the log's index as worker 0 sends it.
+ENTRIES_STAGING = "rsp_proj_entries_staging"
 MAX_CONFLICT_RETRIES = 20
 CREATE_RETRIES = 40
 
@@ -177,6 +181,8 @@ class StateProjection:
         self.window = window
         # Checked once per object: a runner that outlives a manual DROP TABLE fails loudly.
         self._created = False
+        # How the last full replay ran (how many processes; why not several).
+        self.last_replay = parallel.Replay(workers=1)
 
     # -- tables and tracking -----------------------------------------------------------------
     def create(self) -> None:
@@ -397,7 +403,8 @@ class StateProjection:
                 tracker.add(record)
             if tracker.has_duties:
                 # Time moved on: a duty may now be missed by any model, whose verdicts show it.
-                return self._replace_all(tracked, drop=False, stop=stop)
+                # (In one process: the workers would find the same duties and stop.)
+                return self._replace_all(tracked, drop=False, stop=stop, workers=1)
             rows = rows_of(tracker, affected)
         last = new[-1]
         with self.engine.begin() as conn:
@@ -476,99 +483,148 @@ class StateProjection:
         self._insert(conn, S.timeline, rows.timeline)
 
     # -- rebuilding --------------------------------------------------------------------------
-    def rebuild(self) -> CatchUp:
-        """Drop the tables and build them again from the whole log."""
+    def rebuild(self, *, workers: int | None = None) -> CatchUp:
+        """Drop the tables and build them again from the whole log.
+
+        `workers`: how many processes replay the log (`projections.parallel`); None chooses by
+        the log's size and the cores this process may use, 1 replays in this process."""
         self._created = False  # whatever happened to them, look again
         self.create()
         with self.engine.connect() as conn:
             tracked = self._tracked(conn)
-        return self._replace_all(tracked, drop=True)
+        return self._replace_all(tracked, drop=True, workers=workers)
 
     def _replace_all(
-        self, tracked: Tracked | None, *, drop: bool, stop: int | None = None
+        self,
+        tracked: Tracked | None,
+        *,
+        drop: bool,
+        stop: int | None = None,
+        workers: int | None = None,
     ) -> CatchUp:
         end = self.source.size() if stop is None else stop
-        # The timeline events are not kept by the tracker but staged as they come (below).
-        tracker = self.tracker(timeline_for=())
-        groups = Groups()
-        homes: dict[str, str] = {}
-        # The log's index, a column at a time (the seqs are 0 … end − 1): a million rows as
-        # one named tuple each would be a hundred MB more.
-        recorded_us = array("q")
-        statement_ids: list[str] = []
-        types: list[str] = []
-        entry_homes: list[str] = []
-        last: LogRecord | None = None
+        count = parallel.workers_for(end) if workers is None else workers
+        self.last_replay = parallel.Replay(workers=1)
         # The collector stays paused while the rows are written too: they are made one at a
-        # time from the tracker (verdicts, safeguards), never all held at once. The timeline
-        # (an event per entry, with its text) goes to a temporary table of this connection as
-        # the replay makes it, STAGE_EVENTS at a time: a temporary table is the session's own
-        # (SQLite keeps it out of the ledger's file and its write lock; two runners never see
-        # each other's), and is copied into the projection's in the one write transaction.
+        # time (verdicts, safeguards), never all held at once. The timeline (an event per
+        # entry, with its text) goes to a temporary table of this connection as the replay
+        # makes it, STAGE_EVENTS at a time: a temporary table is the session's own (SQLite
+        # keeps it out of the ledger's file and its write lock; two runners never see each
+        # other's), and is copied into the projection's in the one write transaction.
         with bulk_load(), self.engine.connect() as conn:
-            self._stage_timeline(conn)
-            pending: list[TimelineEvent] = []
-            for record in self._records(0, end):
-                entry = index_entry(record, homes, groups)
-                recorded_us.append(entry.recorded_us)
-                statement_ids.append(entry.statement_id)
-                types.append(entry.type)
-                entry_homes.append(entry.home)
-                pending.extend(tracker.add(record).events)
-                last = record
-                if len(pending) >= STAGE_EVENTS:
-                    self._stage_timeline(conn, pending)
-                    pending = []
-            self._stage_timeline(conn, pending)
-            del homes, pending
-            rows = rows_of(tracker, None, verdicts=False, timeline=False, safeguards=False)
-            with conn.begin():
-                at = last.recorded_at if last else None
-                if drop:
-                    S.metadata.drop_all(conn)
-                    S.metadata.create_all(conn)
-                    self._advance(conn, None, end - 1, at, force=True)
-                else:
-                    self._advance(conn, tracked, end - 1, at)
-                    for table in S.DATA_TABLES:
-                        conn.execute(delete(table))
-                self._insert_values(
-                    conn,
-                    S.entries,
-                    IndexedEntry._fields,
-                    zip(range(end), recorded_us, statement_ids, types, entry_homes, strict=True),
-                )
-                del recorded_us, statement_ids, types, entry_homes
-                self._insert(conn, S.groups, groups.rows(groups.changed))
-                self._insert_rows(conn, rows)
-                self._insert_values(
-                    conn, S.safeguards, SAFEGUARDS_COLUMNS, all_safeguards_values(tracker)
-                )
-                self._insert_values(conn, S.verdicts, VERDICT_COLUMNS, all_verdict_values(tracker))
-                names = ", ".join(TIMELINE_COLUMNS)
-                conn.exec_driver_sql(
-                    f"INSERT INTO {S.timeline.name} ({names}) "
-                    f"SELECT {names} FROM {TIMELINE_STAGING} ORDER BY key, seq"
-                )
-            conn.exec_driver_sql(f"DROP TABLE {TIMELINE_STAGING}")
-            conn.commit()
+            replayed: Replayed | None = None
+            if count > 1:
+                self._stage_timeline(conn)
+                replayed = parallel.replay(self, conn, end, count)
+            if replayed is None:
+                # One process (or a history the shards cannot replay exactly, whose staged
+                # rows are dropped: `last_replay` says why).
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {ENTRIES_STAGING}")
+                self._stage_timeline(conn)
+                replayed = self._replay_here(conn, end)
+            try:
+                self._write_all(conn, tracked, drop, end, replayed)
+            finally:
+                replayed.close()
         first = tracked.last_seq + 1 if tracked is not None and not drop else 0
         return CatchUp("full", first, end - 1, end, None)
 
-    def _stage_timeline(
-        self, conn: Connection, events: Sequence[TimelineEvent] | None = None
+    def _replay_here(self, conn: Connection, end: int) -> Replayed:
+        """Replay entries [0, end) through one tracker in this process."""
+        # The timeline events are not kept by the tracker but staged as they come.
+        tracker = self.tracker(timeline_for=())
+        groups = Groups()
+        homes: dict[str, str] = {}
+        index = IndexColumns()
+        last: LogRecord | None = None
+        pending: list[TimelineEvent] = []
+        for record in self._records(0, end):
+            index.add(index_entry(record, homes, groups))
+            pending.extend(tracker.add(record).events)
+            last = record
+            if len(pending) >= STAGE_EVENTS:
+                self._stage_timeline(conn, map(timeline_values, pending))
+                pending = []
+        self._stage_timeline(conn, map(timeline_values, pending))
+        del homes, pending
+        return Replayed(
+            at=last.recorded_at if last else None,
+            index=index,
+            groups=groups.rows(groups.changed),
+            rows=rows_of(tracker, None, verdicts=False, timeline=False, safeguards=False),
+            safeguards=all_safeguards_values(tracker),
+            verdicts=all_verdict_values(tracker),
+        )
+
+    def _write_all(
+        self,
+        conn: Connection,
+        tracked: Tracked | None,
+        drop: bool,
+        end: int,
+        replayed: Replayed,
     ) -> None:
-        """Without `events`: (re)create this connection's empty staging table. With them:
-        append them to it, in a transaction of their own."""
-        if events is None:
+        """Replace every row with a replay's, in one transaction, and drop the staging table."""
+        with conn.begin():
+            if drop:
+                S.metadata.drop_all(conn)
+                S.metadata.create_all(conn)
+                self._advance(conn, None, end - 1, replayed.at, force=True)
+            else:
+                self._advance(conn, tracked, end - 1, replayed.at)
+                for table in S.DATA_TABLES:
+                    conn.execute(delete(table))
+            index = replayed.index
+            if index is not None:
+                self._insert_values(conn, S.entries, IndexedEntry._fields, index.values())
+                index.clear()
+            else:
+                names = ", ".join(IndexedEntry._fields)
+                conn.exec_driver_sql(
+                    f"INSERT INTO {S.entries.name} ({names}) "
+                    f"SELECT {names} FROM {ENTRIES_STAGING} ORDER BY seq"
+                )
+            self._insert(conn, S.groups, replayed.groups)
+            self._insert_rows(conn, replayed.rows)
+            self._insert_values(conn, S.safeguards, SAFEGUARDS_COLUMNS, replayed.safeguards)
+            self._insert_values(conn, S.verdicts, VERDICT_COLUMNS, replayed.verdicts)
+            names = ", ".join(TIMELINE_COLUMNS)
+            conn.exec_driver_sql(
+                f"INSERT INTO {S.timeline.name} ({names}) "
+                f"SELECT {names} FROM {TIMELINE_STAGING} ORDER BY key, seq"
+            )
+        conn.exec_driver_sql(f"DROP TABLE {TIMELINE_STAGING}")
+        if index is None:
+            conn.exec_driver_sql(f"DROP TABLE {ENTRIES_STAGING}")
+        conn.commit()
+
+    def _stage_index(
+        self, conn: Connection, values: Iterable[tuple[Any, ...]] | None = None
+    ) -> None:
+        """As `_stage_timeline`, for rows of the log's index (`IndexedEntry._fields`)."""
+        if values is None:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {ENTRIES_STAGING}")
+            conn.exec_driver_sql(
+                f"CREATE TEMPORARY TABLE {ENTRIES_STAGING} (seq BIGINT, recorded_us BIGINT, "
+                "statement_id VARCHAR(128), type VARCHAR(64), home VARCHAR(128))"
+            )
+        else:
+            self._insert_values(conn, ENTRIES_STAGING, IndexedEntry._fields, values)
+        conn.commit()
+
+    def _stage_timeline(
+        self, conn: Connection, values: Iterable[tuple[Any, ...]] | None = None
+    ) -> None:
+        """Without `values`: (re)create this connection's empty staging table. With them (rows
+        of `TIMELINE_COLUMNS`): append them to it, in a transaction of their own."""
+        if values is None:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {TIMELINE_STAGING}")
             conn.exec_driver_sql(
                 f"CREATE TEMPORARY TABLE {TIMELINE_STAGING} (key VARCHAR(128), seq BIGINT, "
                 "recorded_at VARCHAR(40), type VARCHAR(64), statement VARCHAR(128), "
                 "policy TEXT, change TEXT)"
             )
-        elif events:
-            values = map(timeline_values, events)
+        else:
             self._insert_values(conn, TIMELINE_STAGING, TIMELINE_COLUMNS, values)
         conn.commit()
 
