@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -28,7 +28,7 @@ from cli.compliance import warn
 from domain.errors import VerificationError
 from domain.ids import format_time
 from domain.statements import statement_model
-from ledger.compliance import verdicts_of_new
+from ledger.compliance import JudgedAsRecorded
 from ledger.config import resolve_key_file, resolve_ledger_url
 from ledger.errors import EnvelopeRefusedError, UsageError
 from ledger.keyfile import read_private_key, write_private_key
@@ -46,6 +46,9 @@ from verify.dsse import (
 from verify.errors import NotCanonicalError
 from verify.jcs import parse_json
 from verify.keys import Ed25519Signer, encode_public_key
+
+if TYPE_CHECKING:  # (httpx is imported only to talk to a service)
+    from ledger.client import RemoteLedger
 
 
 # -- keys ---------------------------------------------------------------------------------------
@@ -278,8 +281,8 @@ def submit(
     with open_ledger(ledger_url, ledger_key_file, need_key=True) as ledger:
         if ledger.time_source == "asserted" and when is None:
             fail("--recorded-at is required: this ledger's time source is asserted", EXIT_USAGE)
-        local = ledger if large and isinstance(ledger, Ledger) else None
-        stream = local.signature_stream() if local is not None else None
+        local = ledger if isinstance(ledger, Ledger) else None
+        stream = local.signature_stream() if large and local is not None else None
         try:
             if large:
                 envelopes = _parse_envelopes(raw, lines, stream.add if stream else None)
@@ -290,31 +293,41 @@ def submit(
                     check="acceptance.details",
                 )
             subs = [Submission(e, details.get(e.statement.id)) for e in envelopes]
-            if local is not None and stream is not None:
-                recorded = local.submit_batch(subs, recorded_at=when, checks=stream.checks)
-            else:
-                recorded = ledger.submit_batch(subs, recorded_at=when)
+            if local is not None:
+                # The log so far is replayed now; the batch is judged as it is written.
+                judge = JudgedAsRecorded(local, envelopes) if check_policy else None
+                recorded = local.submit_batch(
+                    subs,
+                    recorded_at=when,
+                    checks=stream.checks if stream is not None else None,
+                    on_appended=judge,
+                )
+                judged = judge.verdicts if judge is not None else []
+            else:  # a service: it judged them as it recorded them
+                remote = cast("RemoteLedger", ledger)
+                recorded = remote.submit_batch(subs, recorded_at=when)
+                judged = remote.verdicts_of_new(recorded) if check_policy else []
         finally:
             if stream is not None:
                 stream.close()
-        judged = (
-            verdicts_of_new(ledger, recorded, {e.statement.id: e for e in envelopes})
-            if check_policy
-            else []
-        )
     warn(judged)
-    compliance = {v.statement: v.to_json() for v in judged}
     if len(envelopes) == 1:
-        data = {**recorded[0].to_json(), "compliance": compliance.get(recorded[0].statement_id)}
-        emit(data, as_json, lambda: _print_entry(recorded[0]))
+        verdict = judged[0].to_json() if judged else None
+        emit(
+            {**recorded[0].to_json(), "compliance": verdict},
+            as_json,
+            lambda: _print_entry(recorded[0]),
+        )
     else:
         new = sum(1 for r in recorded if not r.existing)
+        # A batch's JSON document (an object per entry) is only built when it is asked for.
+        document = {
+            "entries": [r.to_json() for r in recorded] if as_json else [],
+            "recorded": new,
+            "compliance": [v.to_json() for v in judged],
+        }
         emit(
-            {
-                "entries": [r.to_json() for r in recorded],
-                "recorded": new,
-                "compliance": list(compliance.values()),
-            },
+            document,
             as_json,
             lambda: click.echo(
                 f"recorded {new} of {len(recorded)} envelopes"

@@ -8,15 +8,14 @@ warning here is exactly the verdict an auditor's verifier will report.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from domain.compliance import ComplianceEngine, Verdict, summary
 from domain.log import LogRecord
 from ledger.access import LedgerAccess
-from ledger.client import RemoteLedger
-from ledger.store import RecordedEntry
+from ledger.store import Ledger, RecordedEntry
 from verify.dsse import Envelope
 
 
@@ -38,28 +37,41 @@ def preview(
     return engine.preview(LogRecord(size, when, envelope.statement, envelope.key_ids))
 
 
-def verdicts_of_new(
-    ledger: LedgerAccess, recorded: Iterable[RecordedEntry], envelopes: dict[str, Envelope]
-) -> list[Verdict]:
-    """The verdicts of just-recorded entries that are judged (for `submit`'s warning)."""
-    if isinstance(ledger, RemoteLedger):  # the service judged them as it recorded them
-        return ledger.verdicts_of_new(recorded)
-    fresh = sorted((r for r in recorded if not r.existing), key=lambda r: r.seq)
-    if not fresh:
-        return []
-    engine = replay(ledger, fresh[0].seq)
-    out: list[Verdict] = []
-    expected = fresh[0].seq
-    for r in fresh:
-        if r.seq != expected:  # another writer's entries in between: replay them too
-            for entry in ledger.entries(expected, r.seq):
-                engine.add(entry.record())
-        env = envelopes[r.statement_id]
-        verdict = engine.add(LogRecord(r.seq, r.recorded_at, env.statement, env.key_ids))
-        if verdict is not None:
-            out.append(verdict)
-        expected = r.seq + 1
-    return out
+class JudgedAsRecorded:
+    """`submit --check`: the verdicts of a batch's new entries, judged while they are written.
+
+    The log so far is replayed when this is made, before the write transaction, so the write
+    lock is not held for it. Passed to `Ledger.submit_batch` as `on_appended`, it judges the
+    batch's new entries inside the transaction, while the signature checks run; `verdicts` are
+    for the warning once the batch has committed (SPEC §2: the ledger records, and warns).
+    """
+
+    def __init__(self, ledger: Ledger, envelopes: Sequence[Envelope]) -> None:
+        self._ledger = ledger
+        self._envelopes = {e.statement.id: e for e in envelopes}
+        self._engine = replay(ledger)
+        self._used = False
+        self.verdicts: list[Verdict] = []
+
+    def __call__(self, recorded: Iterable[RecordedEntry]) -> None:
+        fresh = sorted((r for r in recorded if not r.existing), key=lambda r: r.seq)
+        if not fresh:
+            self.verdicts = []
+            return
+        if self._used:  # a retried transaction: the engine has seen the attempt that failed
+            self._engine = replay(self._ledger, fresh[0].seq)
+        self._used = True
+        engine = self._engine
+        out: list[Verdict] = []
+        for r in fresh:
+            if r.seq > engine.entries:  # another writer's entries in between: replay them too
+                for entry in self._ledger.entries(engine.entries, r.seq):
+                    engine.add(entry.record())
+            env = self._envelopes[r.statement_id]
+            verdict = engine.add(LogRecord(r.seq, r.recorded_at, env.statement, env.key_ids))
+            if verdict is not None:
+                out.append(verdict)
+        self.verdicts = out
 
 
 def report(ledger: LedgerAccess) -> dict[str, Any]:

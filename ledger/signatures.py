@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from functools import partial
 from multiprocessing import get_context
 
 from cryptography.exceptions import InvalidSignature
@@ -22,7 +23,6 @@ from verify.keys import decode_public_key
 
 PARALLEL_THRESHOLD = 256
 CHUNK = 512
-
 _Job = tuple[bytes, tuple[tuple[str, bytes | None, bytes], ...]]
 
 
@@ -53,16 +53,26 @@ class PendingChecks:
     """Signature checks running in worker processes while the caller does other work.
 
     Jobs are added in envelope order (`add`, possibly several times: a batch still being
-    parsed); `wait()` answers for each envelope, in that order."""
+    parsed); `wait()` answers for each envelope, in that order.
+
+    `workers` counts the caller. The caller is a batch's critical path (it parses, orders and
+    writes the entries), so it keeps a core of its own and `workers - 1` processes check
+    meanwhile; at `wait()` it checks, itself, every chunk that no worker has started, from the
+    end of the batch back (docs/storage.md, "Batch import"). One process per core, at the same
+    priority, so that the import shares the machine evenly with whatever else runs on it."""
 
     def __init__(self, workers: int, *, parallel: bool) -> None:
         self.count = 0
+        self.checked_here = 0  # jobs the caller checked itself at `wait()`
         self._inline: list[str | None] = []
+        self._chunks: list[list[_Job] | None] = []  # a chunk is dropped once a worker is done
         self._futures: list[Future[list[str | None]]] = []
         self._results: list[str | None] | None = None
         self._pool: ProcessPoolExecutor | None = None
         if parallel and workers > 1:
-            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"))
+            self._pool = ProcessPoolExecutor(
+                max_workers=workers - 1, mp_context=get_context("fork")
+            )
 
     def add(self, jobs: list[_Job]) -> None:
         self.count += len(jobs)
@@ -70,7 +80,14 @@ class PendingChecks:
             self._inline.extend(_check_chunk(jobs))
             return
         for i in range(0, len(jobs), CHUNK):
-            self._futures.append(self._pool.submit(_check_chunk, jobs[i : i + CHUNK]))
+            chunk = jobs[i : i + CHUNK]
+            self._chunks.append(chunk)
+            future = self._pool.submit(_check_chunk, chunk)
+            future.add_done_callback(partial(self._forget, len(self._chunks) - 1))
+            self._futures.append(future)
+
+    def _forget(self, index: int, _done: Future[list[str | None]]) -> None:
+        self._chunks[index] = None  # (in the pool's thread; one list item: atomic)
 
     def wait(self) -> list[str | None]:
         """For each envelope, None if every signature verifies, else the reason it does not."""
@@ -79,13 +96,26 @@ class PendingChecks:
                 self._results = self._inline
             else:
                 try:
+                    here = self._check_unstarted()
                     results: list[str | None] = []
-                    for f in self._futures:
-                        results.extend(f.result())
+                    for i, f in enumerate(self._futures):
+                        results.extend(here[i] if i in here else f.result())
                     self._results = results
                 finally:
                     self._pool.shutdown(cancel_futures=True)
         return self._results
+
+    def _check_unstarted(self) -> dict[int, list[str | None]]:
+        """Check here the chunks still waiting for a worker, last first. The pool hands chunks
+        out in order, so the first one from the end that cannot be cancelled ends the search."""
+        here: dict[int, list[str | None]] = {}
+        for i in reversed(range(len(self._futures))):
+            chunk = self._chunks[i]  # (read first: cancelling runs `_forget`)
+            if chunk is None or not self._futures[i].cancel():
+                break
+            here[i] = _check_chunk(chunk)
+            self.checked_here += len(chunk)
+        return here
 
     def close(self) -> None:
         if self._pool is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -403,13 +403,17 @@ class Ledger:
         recorded_at: datetime | None = None,
         workers: int | None = None,
         checks: PendingChecks | None = None,
+        on_appended: Callable[[list[RecordedEntry]], None] | None = None,
     ) -> list[RecordedEntry]:
         """Record all of the envelopes in order, in one transaction, or none of them.
 
-        Signatures are verified before the transaction, in parallel for a large batch; the
-        sequential acceptance rules run inside it, against the log as it stands under the lock.
-        `checks` are ones already started for exactly these envelopes, in order (a
-        `signature_stream` fed while the batch was parsed).
+        Signatures are verified in parallel for a large batch while the sequential acceptance
+        rules run against the log as it stands under the lock. `checks` are ones already started
+        for exactly these envelopes, in order (a `signature_stream` fed while the batch was
+        parsed). `on_appended`, if given, is called with the would-be entries once they are
+        written, before the signatures are awaited and the transaction commits: work that
+        overlaps the checks (`submit --check` judges the entries there). It must not act on them
+        unless `submit_batch` returns; if it raises, nothing is recorded.
         """
         meta = self._require_initialised()
         self._require_signer()
@@ -427,7 +431,9 @@ class Ledger:
             try:
                 for attempt in range(MAX_WRITE_RETRIES):
                     try:
-                        return self._submit_locked(submissions, recorded_at, meta["origin"], checks)
+                        return self._submit_locked(
+                            submissions, recorded_at, meta["origin"], checks, on_appended
+                        )
                     except IntegrityError as e:
                         # Another writer took the seq first (only without a head lock); retry.
                         if attempt == MAX_WRITE_RETRIES - 1:
@@ -453,6 +459,7 @@ class Ledger:
         recorded_at: datetime | None,
         origin: str,
         checks: PendingChecks,
+        on_appended: Callable[[list[RecordedEntry]], None] | None = None,
     ) -> list[RecordedEntry]:
         out: list[RecordedEntry] = []
         with self._write() as conn:
@@ -474,9 +481,15 @@ class Ledger:
                             f"line {i + 1}: {e}", check=e.check, line=i + 1
                         ) from e
                     raise
+            # The rows go in while the workers may still be checking; the ledger signs the new
+            # checkpoint, and the transaction commits, only once every signature verified.
+            if batch.new_statements:
+                self._write_rows(conn, batch)
+            if on_appended is not None:
+                on_appended(out)
             self._raise_signature_failures(checks, len(submissions))
             if batch.new_statements:
-                self._finish(conn, batch, origin)
+                self._seal(conn, batch, origin)
         if batch.note is not None:  # committed
             self._committed_note = (batch.size, batch.note)
         return out
@@ -714,8 +727,12 @@ class Ledger:
             conn.exec_driver_sql(f"NOTIFY {recorder.channel_name}")
 
     def _finish(self, conn: Connection, batch: _Batch, origin: str) -> None:
-        """Persist the batch's entries, indexes, registry changes, the head and a signed
-        checkpoint for the new size (all in the caller's transaction)."""
+        self._write_rows(conn, batch)
+        self._seal(conn, batch, origin)
+
+    def _write_rows(self, conn: Connection, batch: _Batch) -> None:
+        """Persist the batch's entries, indexes, registry changes and tree nodes (in the
+        caller's transaction)."""
         self._insert_entries(conn, batch.events)
         insert_rows(
             conn, schema.statements, ("statement_id", "seq", "type", "model"), batch.statement_rows
@@ -732,6 +749,10 @@ class Ledger:
             [(n.level, n.index, n.hash) for n in nodes],
         )
         batch.nodes.update((n.key, n.hash) for n in nodes)
+
+    def _seal(self, conn: Connection, batch: _Batch, origin: str) -> None:
+        """The new head and a signed checkpoint for the batch's size, over the rows that
+        `_write_rows` put in (in the caller's transaction)."""
         root = root_at(_SqlNodeSource(conn, batch.size, batch.nodes), batch.size)
         if batch.changes:
             # Other writers reload the registry when this changes (see `_registry`).

@@ -1,0 +1,132 @@
+"""`submit --check` judges a batch inside its write transaction (`JudgedAsRecorded` as
+`submit_batch`'s `on_appended`), while the signature checks run. Its verdicts must be exactly
+those of replaying the log after the commit, however the log moved in between; and the hook runs
+before the signatures are awaited, so a bad signature still records nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from cli.demo import build_demo_history, load_demo_policy
+from domain.compliance import Verdict
+from ledger.compliance import JudgedAsRecorded, replay
+from ledger.errors import EnvelopeRefusedError
+from ledger.history import HistoryWriter
+from ledger.store import Ledger, RecordedEntry, Submission
+from verify.dsse import Envelope, EnvelopeSignature
+from verify.keys import Ed25519Signer
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> tuple[str, Ed25519Signer, HistoryWriter]:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    signer = Ed25519Signer.generate()
+    with Ledger(url, signer=signer) as ledger:
+        h = build_demo_history(ledger, load_demo_policy())
+    return url, signer, h
+
+
+def _decisions(h: HistoryWriter, prefix: str, n: int) -> list[Envelope]:
+    """Deployment decisions on a stale determination: each is judged, and noncompliant."""
+    out = []
+    for i in range(n):
+        st = h.statement(
+            "deployment_decision",
+            "dario",
+            id=f"{prefix}-{i}",
+            model="claude-demo",
+            action="deploy",
+            scope="internal",
+            determination="determination-claude-demo-1",
+            safeguards=["safeguards-asl3"],
+        )
+        out.append(h.envelope(st, ["dario", "jared"]))
+    return out
+
+
+def _replayed(ledger: Ledger, ids: set[str]) -> list[Verdict]:
+    return [v for v in replay(ledger).verdicts() if v.statement in ids]
+
+
+def _as_json(verdicts: list[Verdict]) -> list[dict[str, object]]:
+    return [v.to_json() for v in verdicts]
+
+
+def test_verdicts_equal_a_replay_after_the_commit(
+    demo: tuple[str, Ed25519Signer, HistoryWriter],
+) -> None:
+    url, signer, h = demo
+    h.advance(days=1)
+    envs = _decisions(h, "deploy-batch", 3)
+    with Ledger(url, signer=signer) as ledger:
+        judge = JudgedAsRecorded(ledger, envs)
+        subs = [Submission(e) for e in envs]
+        ledger.submit_batch(subs, recorded_at=h.clock, on_appended=judge)
+        expected = _replayed(ledger, {e.statement.id for e in envs})
+    assert len(expected) == 3 and {v.verdict for v in expected} == {"noncompliant"}
+    assert _as_json(judge.verdicts) == _as_json(expected)
+
+
+def test_another_writers_entries_in_between_are_judged_too(
+    demo: tuple[str, Ed25519Signer, HistoryWriter],
+) -> None:
+    url, signer, h = demo
+    h.advance(days=1)
+    envs = _decisions(h, "deploy-late", 2)
+    with Ledger(url, signer=signer) as ledger, Ledger(url, signer=signer) as other:
+        judge = JudgedAsRecorded(ledger, envs)  # replays the 22 entries so far
+        between = other.submit(_decisions(h, "deploy-other", 1)[0], recorded_at=h.clock)
+        recorded = ledger.submit_batch(
+            [Submission(e) for e in envs], recorded_at=h.clock, on_appended=judge
+        )
+        assert between.seq == 22 and [r.seq for r in recorded] == [23, 24]
+        expected = _replayed(ledger, {e.statement.id for e in envs})
+    assert _as_json(judge.verdicts) == _as_json(expected)
+
+
+def test_a_second_call_starts_again_from_the_log(
+    demo: tuple[str, Ed25519Signer, HistoryWriter],
+) -> None:
+    """A retried transaction calls the hook again: the engine has seen the first attempt."""
+    url, signer, h = demo
+    h.advance(days=1)
+    envs = _decisions(h, "deploy-twice", 2)
+    with Ledger(url, signer=signer) as ledger:
+        judge = JudgedAsRecorded(ledger, envs)
+        calls: list[list[RecordedEntry]] = []
+
+        def twice(recorded: list[RecordedEntry]) -> None:
+            calls.append(list(recorded))
+            judge(recorded)
+            judge(recorded)
+
+        ledger.submit_batch([Submission(e) for e in envs], recorded_at=h.clock, on_appended=twice)
+        expected = _replayed(ledger, {e.statement.id for e in envs})
+    assert len(calls) == 1 and len(expected) == 2
+    assert _as_json(judge.verdicts) == _as_json(expected)
+
+
+def test_the_hook_runs_before_the_signatures_are_awaited(
+    demo: tuple[str, Ed25519Signer, HistoryWriter],
+) -> None:
+    url, signer, h = demo
+    h.advance(days=1)
+    envs = _decisions(h, "deploy-forged", 300)  # parallel checks
+    last = envs[-1]
+    forged = EnvelopeSignature(last.signatures[0].keyid, bytes(64))
+    envs[-1] = dataclasses.replace(last, signatures=(forged, *last.signatures[1:]))
+    seen: list[int] = []
+    with Ledger(url, signer=signer) as ledger:
+        size, note = ledger.size(), ledger.checkpoint()
+        with pytest.raises(EnvelopeRefusedError, match="line 300: signature by key"):
+            ledger.submit_batch(
+                [Submission(e) for e in envs],
+                recorded_at=h.clock,
+                on_appended=lambda recorded: seen.append(len(recorded)),
+            )
+        assert seen == [300]  # the batch was written and judged, then refused whole
+        assert ledger.size() == size
+        assert ledger.checkpoint() == note
