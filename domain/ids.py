@@ -57,7 +57,7 @@ def format_time(t: datetime) -> str:
     if t.tzinfo is None:
         raise TimeFormatError("expected an aware datetime in UTC, found a naive one")
     t = t.astimezone(UTC)
-    base = t.strftime("%Y-%m-%dT%H:%M:%S")
+    base = f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
     if t.microsecond:
         base += "." + f"{t.microsecond:06d}".rstrip("0")
     return base + "Z"

@@ -13,15 +13,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.compliance import ComplianceEngine, Verdict, summary
+from domain.compliance.kept import DEFAULT_WINDOW
 from domain.log import LogRecord
 from ledger.access import LedgerAccess
 from ledger.store import Ledger, RecordedEntry
 from verify.dsse import Envelope
 
 
-def replay(ledger: LedgerAccess, stop: int | None = None) -> ComplianceEngine:
-    """An engine that has consumed entries [0, stop) of the ledger."""
-    engine = ComplianceEngine()
+def replay(
+    ledger: LedgerAccess, stop: int | None = None, *, whole_records: int = DEFAULT_WINDOW
+) -> ComplianceEngine:
+    """An engine that has consumed entries [0, stop) of the ledger, keeping the latest
+    `whole_records` of them whole (domain/compliance/kept.py)."""
+    engine = ComplianceEngine(whole_records=whole_records)
     for entry in ledger.entries(0, stop):
         engine.add(entry.record())
     return engine
@@ -49,7 +53,10 @@ class JudgedAsRecorded:
     def __init__(self, ledger: Ledger, envelopes: Sequence[Envelope]) -> None:
         self._ledger = ledger
         self._envelopes = {e.statement.id: e for e in envelopes}
-        self._engine = replay(ledger)
+        # The batch's own records stay whole: their statements are held by the caller anyway,
+        # and compacting each one would cost about as much as judging it.
+        self._whole = DEFAULT_WINDOW + len(envelopes)
+        self._engine = replay(ledger, whole_records=self._whole)
         self._used = False
         self.verdicts: list[Verdict] = []
 
@@ -59,7 +66,7 @@ class JudgedAsRecorded:
             self.verdicts = []
             return
         if self._used:  # a retried transaction: the engine has seen the attempt that failed
-            self._engine = replay(self._ledger, fresh[0].seq)
+            self._engine = replay(self._ledger, fresh[0].seq, whole_records=self._whole)
         self._used = True
         engine = self._engine
         out: list[Verdict] = []

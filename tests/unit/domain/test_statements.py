@@ -172,3 +172,17 @@ def test_times_compare_as_instants_and_round_trip() -> None:
     t = parse_time("2025-05-14T00:00:00.120000Z")
     assert format_time(t) == "2025-05-14T00:00:00.12Z"
     assert parse_time(format_time(t)) == t
+
+
+@pytest.mark.parametrize(
+    ("text", "t"),
+    [
+        ("0001-01-01T00:00:00Z", datetime(1, 1, 1, tzinfo=UTC)),
+        ("0999-12-31T23:59:59.00001Z", datetime(999, 12, 31, 23, 59, 59, 10, tzinfo=UTC)),
+        ("9999-12-31T23:59:59.999999Z", datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+    ],
+)
+def test_a_year_before_1000_keeps_its_four_digits(text: str, t: datetime) -> None:
+    """(glibc's strftime("%Y") writes year 999 as "999", which no RFC 3339 parser takes.)"""
+    assert format_time(t) == text
+    assert parse_time(text) == t
