@@ -177,6 +177,14 @@ def _run(n_batch: int, with_single: bool) -> None:
         f"in-process / min(A, B) = {inproc_rate / limit:.2f}",
         flush=True,
     )
+    if ed_pool < 0.85 * limit_ed:
+        # The import needs every core; limit A needs one. On a machine where something else
+        # holds a core, the ratio says more about that than about the import.
+        print(
+            f"  BUSY MACHINE: the verification pool reached {ed_pool / limit_ed:.2f} of "
+            f"{cores} × one core's rate; the ratios of this run are not representative",
+            flush=True,
+        )
 
 
 def main(argv: list[str]) -> None:
