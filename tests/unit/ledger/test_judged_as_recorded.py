@@ -6,6 +6,7 @@ before the signatures are awaited, so a bad signature still records nothing."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -55,57 +56,31 @@ def _as_json(verdicts: list[Verdict]) -> list[dict[str, object]]:
     return [v.to_json() for v in verdicts]
 
 
+@pytest.mark.parametrize("case", ["alone", "another writer in between", "hook called twice"])
 def test_verdicts_equal_a_replay_after_the_commit(
-    demo: tuple[str, Ed25519Signer, HistoryWriter],
+    demo: tuple[str, Ed25519Signer, HistoryWriter], case: str
 ) -> None:
     url, signer, h = demo
     h.advance(days=1)
     envs = _decisions(h, "deploy-batch", 3)
-    with Ledger(url, signer=signer) as ledger:
-        judge = JudgedAsRecorded(ledger, envs)
-        subs = [Submission(e) for e in envs]
-        ledger.submit_batch(subs, recorded_at=h.clock, on_appended=judge)
-        expected = _replayed(ledger, {e.statement.id for e in envs})
-    assert len(expected) == 3 and {v.verdict for v in expected} == {"noncompliant"}
-    assert _as_json(judge.verdicts) == _as_json(expected)
-
-
-def test_another_writers_entries_in_between_are_judged_too(
-    demo: tuple[str, Ed25519Signer, HistoryWriter],
-) -> None:
-    url, signer, h = demo
-    h.advance(days=1)
-    envs = _decisions(h, "deploy-late", 2)
     with Ledger(url, signer=signer) as ledger, Ledger(url, signer=signer) as other:
         judge = JudgedAsRecorded(ledger, envs)  # replays the 22 entries so far
-        between = other.submit(_decisions(h, "deploy-other", 1)[0], recorded_at=h.clock)
+        hook: Callable[[list[RecordedEntry]], None] = judge
+        if case == "another writer in between":
+            other.submit(_decisions(h, "deploy-other", 1)[0], recorded_at=h.clock)
+        if case == "hook called twice":  # as a retried transaction would: the engine saw one
+
+            def hook(recorded: list[RecordedEntry]) -> None:
+                judge(recorded)
+                judge(recorded)
+
         recorded = ledger.submit_batch(
-            [Submission(e) for e in envs], recorded_at=h.clock, on_appended=judge
+            [Submission(e) for e in envs], recorded_at=h.clock, on_appended=hook
         )
-        assert between.seq == 22 and [r.seq for r in recorded] == [23, 24]
         expected = _replayed(ledger, {e.statement.id for e in envs})
-    assert _as_json(judge.verdicts) == _as_json(expected)
-
-
-def test_a_second_call_starts_again_from_the_log(
-    demo: tuple[str, Ed25519Signer, HistoryWriter],
-) -> None:
-    """A retried transaction calls the hook again: the engine has seen the first attempt."""
-    url, signer, h = demo
-    h.advance(days=1)
-    envs = _decisions(h, "deploy-twice", 2)
-    with Ledger(url, signer=signer) as ledger:
-        judge = JudgedAsRecorded(ledger, envs)
-        calls: list[list[RecordedEntry]] = []
-
-        def twice(recorded: list[RecordedEntry]) -> None:
-            calls.append(list(recorded))
-            judge(recorded)
-            judge(recorded)
-
-        ledger.submit_batch([Submission(e) for e in envs], recorded_at=h.clock, on_appended=twice)
-        expected = _replayed(ledger, {e.statement.id for e in envs})
-    assert len(calls) == 1 and len(expected) == 2
+    first = 23 if case == "another writer in between" else 22
+    assert [r.seq for r in recorded] == [first, first + 1, first + 2]
+    assert len(expected) == 3 and {v.verdict for v in expected} == {"noncompliant"}
     assert _as_json(judge.verdicts) == _as_json(expected)
 
 
