@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.connection import Connection as Pipe
 from multiprocessing.connection import wait
+from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
@@ -116,6 +117,7 @@ class _Workers:
         self.procs: list[Any] = []
         self.stop = threading.Event()
         self.failures: list[BaseException] = []
+        self.inboxes: list[_Inbox] = []
         for k in range(count):
             feed_r, feed_w = ctx.Pipe(duplex=False)
             out_r, out_w = ctx.Pipe(duplex=False)
@@ -168,6 +170,8 @@ class _Workers:
             c.close()
         for t in self.threads:
             t.join()
+        for inbox in self.inboxes:
+            inbox.thread.join()
 
 
 def replay(projection: StateProjection, conn: Connection, end: int, count: int) -> Replayed | None:
@@ -176,12 +180,10 @@ def replay(projection: StateProjection, conn: Connection, end: int, count: int) 
     The caller closes the result once it has written it (`Replayed.close`)."""
     workers = _Workers(projection, end, count)
     try:
-        groups, at = _receive_replay(projection, conn, workers.outs, end)
+        groups, at, inboxes = _receive_replay(projection, conn, workers.outs, end)
+        workers.inboxes = inboxes
         workers.fed()
-        rows_please = pickle.dumps("rows")
-        for feed in workers.feeds:
-            feed.send_bytes(rows_please)
-        rows = _receive_rows(workers.outs)
+        rows = _receive_rows(inboxes)
     except _Unshardable as e:
         workers.close()
         projection.last_replay = Replay(workers=1, fallback=str(e))
@@ -195,8 +197,8 @@ def replay(projection: StateProjection, conn: Connection, end: int, count: int) 
         index=None,
         groups=groups,
         rows=rows,
-        safeguards=_Merged(workers.outs, "safeguards"),
-        verdicts=_Merged(workers.outs, "verdicts"),
+        safeguards=_Merged(inboxes, "safeguards"),
+        verdicts=_Merged(inboxes, "verdicts"),
         close=functools.partial(workers.close, done=True),
     )
 
@@ -261,9 +263,14 @@ def _answer(
 
 def _recv(out: Pipe) -> tuple[Any, ...]:
     try:
-        message: tuple[Any, ...] = pickle.loads(out.recv_bytes())
+        data = out.recv_bytes()
     except (EOFError, OSError) as e:
         raise ProjectionError("a replay worker ended without its rows") from e
+    return _decoded(data)
+
+
+def _decoded(data: bytes) -> tuple[Any, ...]:
+    message: tuple[Any, ...] = pickle.loads(data)
     match message:
         case ("error", error):
             raise error
@@ -272,16 +279,41 @@ def _recv(out: Pipe) -> tuple[Any, ...]:
     return message
 
 
+class _Inbox:
+    """What a worker sends once it has replayed (its rows), read off its pipe by a thread as
+    soon as it is sent, and kept as bytes until the write wants it: the worker makes its rows
+    while the parent writes the tables before them, instead of waiting for each to be read."""
+
+    def __init__(self, out: Pipe) -> None:
+        self._queue: SimpleQueue[bytes | None] = SimpleQueue()
+        self.thread = threading.Thread(target=self._drain, args=(out,), daemon=True)
+        self.thread.start()
+
+    def _drain(self, out: Pipe) -> None:
+        try:
+            while True:
+                self._queue.put(out.recv_bytes())
+        except (EOFError, OSError):
+            self._queue.put(None)  # the worker ended (after its last message, or not)
+
+    def get(self) -> tuple[Any, ...]:
+        data = self._queue.get()
+        if data is None:
+            raise ProjectionError("a replay worker ended without its rows")
+        return _decoded(data)
+
+
 def _receive_replay(
     projection: StateProjection, conn: Connection, outs: list[Pipe], end: int
-) -> tuple[list[dict[str, str]], Any]:
+) -> tuple[list[dict[str, str]], Any, list[_Inbox]]:
     """While the workers replay: stage their timeline events, and the log's index that worker 0
-    sends; then the groups and the last entry's time."""
+    sends; then the groups, the last entry's time, and each worker's inbox for its rows."""
     indexed = 0
     projection._stage_index(conn)
     groups: list[dict[str, str]] = []
     at = None
     replaying = {id(o): k for k, o in enumerate(outs)}
+    inboxes: dict[int, _Inbox] = {}
     while replaying:
         for out in wait([o for o in outs if id(o) in replaying]):
             assert isinstance(out, Pipe)
@@ -301,26 +333,28 @@ def _receive_replay(
                 case ("replayed", replayed, group_rows, last_at):
                     if replayed != end:
                         raise ProjectionError(f"a replay worker read {replayed} of {end} entries")
-                    if replaying.pop(id(out)) == 0:
+                    k = replaying.pop(id(out))
+                    inboxes[k] = _Inbox(out)
+                    if k == 0:
                         groups, at = group_rows, last_at
                 case other:
                     raise ProjectionError(f"unexpected message from a replay worker: {other[0]}")
     if indexed != end:
         raise ProjectionError(f"the replay indexed {indexed} of {end} entries")
-    return groups, at
+    return groups, at, [inboxes[k] for k in range(len(outs))]
 
 
 class _Merged:
     """The rows of one table from every worker, merged into home order (the order of a replay
     in one process: every home's rows, homes sorted, each home's in seq order)."""
 
-    def __init__(self, outs: list[Pipe], table: str) -> None:
-        self.outs = outs
+    def __init__(self, inboxes: list[_Inbox], table: str) -> None:
+        self.inboxes = inboxes
         self.table = table
 
-    def _stream(self, out: Pipe) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+    def _stream(self, inbox: _Inbox) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
         while True:
-            message = _recv(out)
+            message = inbox.get()
             if message == (self.table, None):
                 return
             if message[0] != self.table:
@@ -328,16 +362,16 @@ class _Merged:
             yield message[1], message[2]
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        for _, values in heapq.merge(*map(self._stream, self.outs), key=lambda m: m[0]):
+        for _, values in heapq.merge(*map(self._stream, self.inboxes), key=lambda m: m[0]):
             yield from values
 
 
-def _receive_rows(outs: list[Pipe]) -> Rows:
+def _receive_rows(inboxes: list[_Inbox]) -> Rows:
     """The model rows of every worker, sorted as one replay's; the organisation's row."""
     models: list[dict[str, Any]] = []
     org: list[dict[str, Any]] = []
-    for out in outs:
-        match _recv(out):
+    for inbox in inboxes:
+        match inbox.get():
             case ("rows", m, o):
                 models.extend(m)
                 org.extend(o)
@@ -420,9 +454,8 @@ def _replay_share(window: int, k: int, count: int, feed: Pipe, out: Pipe, ask: P
         _send(out, "events", pending)
     del pending, homes
     at = last.recorded_at if last is not None else None
+    # Then the rows at once: the parent reads them off the pipe as they come (`_Inbox`).
     _send(out, "replayed", seen, groups.rows(groups.changed) if k == 0 else [], at)
-    if pickle.loads(feed.recv_bytes()) != "rows":
-        return
     known = set(tracker.homes())
     mine = sorted(h for h, o in owner.items() if o == k and h in known)
     # Worker 0 writes the organisation's row, which an empty log has too.

@@ -584,15 +584,17 @@ class StateProjection:
                     f"INSERT INTO {S.entries.name} ({names}) "
                     f"SELECT {names} FROM {ENTRIES_STAGING} ORDER BY seq"
                 )
-            self._insert(conn, S.groups, replayed.groups)
-            self._insert_rows(conn, replayed.rows)
-            self._insert_values(conn, S.safeguards, SAFEGUARDS_COLUMNS, replayed.safeguards)
-            self._insert_values(conn, S.verdicts, VERDICT_COLUMNS, replayed.verdicts)
+            # The staged timeline before the rows that are made as they are written (in
+            # worker processes, they make them meanwhile).
             names = ", ".join(TIMELINE_COLUMNS)
             conn.exec_driver_sql(
                 f"INSERT INTO {S.timeline.name} ({names}) "
                 f"SELECT {names} FROM {TIMELINE_STAGING} ORDER BY key, seq"
             )
+            self._insert(conn, S.groups, replayed.groups)
+            self._insert_rows(conn, replayed.rows)
+            self._insert_values(conn, S.safeguards, SAFEGUARDS_COLUMNS, replayed.safeguards)
+            self._insert_values(conn, S.verdicts, VERDICT_COLUMNS, replayed.verdicts)
         conn.exec_driver_sql(f"DROP TABLE {TIMELINE_STAGING}")
         if index is None:
             conn.exec_driver_sql(f"DROP TABLE {ENTRIES_STAGING}")
