@@ -12,6 +12,7 @@ across models, a policy with duties) must be detected and rebuilt in one process
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -156,6 +157,15 @@ def test_a_citation_across_workers_falls_back_to_one_process() -> None:
     assert "joins homes of different workers" in str(replay.fallback)
 
 
-def test_small_logs_stay_in_one_process() -> None:
+def test_small_logs_and_threaded_callers_stay_in_one_process() -> None:
     assert parallel.workers_for(parallel.MIN_ENTRIES - 1) == 1
     assert parallel.workers_for(10**6) == min(parallel.MAX_WORKERS, parallel.usable_cores())
+    # A caller with other threads (the HTTP service) never forks.
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert parallel.workers_for(10**6) == 1
+    finally:
+        release.set()
+        other.join()
