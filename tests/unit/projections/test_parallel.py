@@ -22,6 +22,7 @@ from domain.log import LogRecord
 from domain.state import ORG
 from domain.statements import AttestationWithdrawn, KeyRevoked, PolicyAdopted
 from projections import parallel
+from projections.errors import StoredEntryError
 from projections.projection import StateProjection
 from tests.scenarios.histories import SCENARIOS
 from tests.scenarios.histories_v2 import V2_SCENARIOS
@@ -169,3 +170,21 @@ def test_small_logs_and_threaded_callers_stay_in_one_process() -> None:
     finally:
         release.set()
         other.join()
+
+
+@pytest.mark.parametrize("at", [0.3, 1.0])
+def test_an_unreadable_entry_fails_the_rebuild_as_in_one_process(at: float) -> None:
+    records = sharded_history()
+    source = source_of(records)
+    bad = min(len(records) - 1, int(len(records) * at))
+    source.items[bad] = b'{"seq": "garbage"}'
+    errors = []
+    for workers in (1, 2):
+        with database() as db:
+            projection = StateProjection(db, source)
+            with pytest.raises(StoredEntryError) as raised:
+                projection.rebuild(workers=workers)
+            errors.append(str(raised.value))
+            assert projection.tracked() is None  # nothing written
+    assert errors[0] == errors[1]
+    assert errors[0].startswith(f"entry {bad} of the log cannot be read")
