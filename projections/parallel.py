@@ -72,7 +72,8 @@ if TYPE_CHECKING:
 # and worker 0 parses every entry (measured on the 100k bench ledger's first n entries: 2
 # workers took 0.91x the time of one process at 5,000 entries, 0.74x at 10,000, 0.67x at 50,000).
 MIN_ENTRIES = 10_000
-# More workers than this parse the log more often than they save on judging it.
+# From 4 workers on, worker 0 only routes (`worker_0_share` is 0) and its parsing and indexing
+# of the whole log take as long as each other worker's share: more would wait for it.
 MAX_WORKERS = 4
 PAGE = 2000
 STAGE_EVENTS = 20_000
