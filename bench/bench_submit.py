@@ -31,8 +31,8 @@ from eventsourcing.persistence import StoredEvent
 
 from ledger.history import HistoryWriter
 from ledger.keyfile import write_private_key
-from ledger.signatures import usable_cores
 from ledger.store import Ledger, Submission
+from verify.cores import usable_cores
 from verify.dsse import Envelope
 
 N_BATCH = [int(n) for n in os.environ.get("BENCH_SUBMIT_N", "20000,100000").split(",")]

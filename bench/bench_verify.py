@@ -39,12 +39,12 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench._policy import DEPLOYMENT, SECURITY, THRESHOLDS, bench_policy
+from verify.cores import usable_cores
 from verify.dsse import PAYLOAD_TYPE, pae
 from verify.jcs import canonical
 from verify.keys import Ed25519Signer, encode_public_key, key_id
 from verify.merkle import CompactRange, leaf_hash
 from verify.note import Checkpoint, format_vkey, sign_checkpoint
-from verify.verifier import usable_cores
 
 SIZES = (100_000, 1_000_000)
 BUILD_VERSION = 1

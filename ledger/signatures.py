@@ -7,7 +7,6 @@ Whether that key may sign at that seq is decided afterwards, in order, by the re
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from functools import partial
@@ -18,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from domain.registry import key_id_of
 from domain.statements import KeyAdded, LedgerGenesis, PrincipalRegistered, Statement
+from verify.cores import usable_cores
 from verify.dsse import Envelope
 from verify.keys import decode_public_key
 
@@ -40,13 +40,6 @@ def _check(job: _Job) -> str | None:
 
 def _check_chunk(jobs: list[_Job]) -> list[str | None]:
     return [_check(j) for j in jobs]
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 class PendingChecks:

@@ -40,7 +40,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import heapq
-import os
 import pickle
 import threading
 from array import array
@@ -57,6 +56,7 @@ from sqlalchemy import Connection
 
 from domain.log import LogRecord
 from domain.state import ORG, StateTracker
+from verify.cores import usable_cores
 
 from .bulk import bulk_load
 from .errors import ProjectionError
@@ -77,15 +77,6 @@ MIN_ENTRIES = 10_000
 MAX_WORKERS = 4
 PAGE = 2000
 STAGE_EVENTS = 20_000
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity), as the ledger's signature workers
-    count them."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def workers_for(entries: int) -> int:

@@ -91,6 +91,7 @@ from verify.bundle import (
     parse_manifest,
     parse_manifest_signature,
 )
+from verify.cores import usable_cores
 from verify.details import MAX_DETAIL_BYTES, DetailError, parse_detail, verify_detail
 from verify.dsse import MAX_ENVELOPE_BYTES, PAYLOAD_TYPE, pae
 from verify.errors import MalformedKeyError, NotCanonicalError
@@ -128,13 +129,6 @@ Progress = Callable[[int, int], None]
 
 class VerifierUsageError(ValueError):
     """The verifier was called wrongly (a key of the wrong type, a threshold out of range)."""
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True, slots=True)

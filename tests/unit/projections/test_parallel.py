@@ -27,6 +27,7 @@ from projections.projection import StateProjection
 from tests.scenarios.histories import SCENARIOS
 from tests.scenarios.histories_v2 import V2_SCENARIOS
 from tests.scenarios.kit import Scenario
+from verify.cores import usable_cores
 
 from .logs import source_of
 from .random_logs import Action, actions, play
@@ -160,7 +161,7 @@ def test_a_citation_across_workers_falls_back_to_one_process() -> None:
 
 def test_small_logs_and_threaded_callers_stay_in_one_process() -> None:
     assert parallel.workers_for(parallel.MIN_ENTRIES - 1) == 1
-    assert parallel.workers_for(10**6) == min(parallel.MAX_WORKERS, parallel.usable_cores())
+    assert parallel.workers_for(10**6) == min(parallel.MAX_WORKERS, usable_cores())
     # A caller with other threads (the HTTP service) never forks.
     release = threading.Event()
     other = threading.Thread(target=release.wait)
