@@ -294,15 +294,16 @@ def submit(
                 )
             subs = [Submission(e, details.get(e.statement.id)) for e in envelopes]
             if local is not None:
-                # The log so far is replayed now; the batch is judged as it is written.
-                judge = JudgedAsRecorded(local, envelopes) if check_policy else None
+                # A large import is judged as it is written (the log so far is replayed now);
+                # a small one after it is committed, so that a refusal costs no replay.
+                judge = JudgedAsRecorded(local, envelopes, during=large) if check_policy else None
                 recorded = local.submit_batch(
                     subs,
                     recorded_at=when,
                     checks=stream.checks if stream is not None else None,
-                    on_appended=judge,
+                    on_appended=judge.judge if judge is not None and large else None,
                 )
-                judged = judge.verdicts if judge is not None else []
+                judged = judge.verdicts(recorded) if judge is not None else []
             else:  # a service: it judged them as it recorded them
                 remote = cast("RemoteLedger", ledger)
                 recorded = remote.submit_batch(subs, recorded_at=when)

@@ -42,32 +42,33 @@ def preview(
 
 
 class JudgedAsRecorded:
-    """`submit --check`: the verdicts of a batch's new entries, judged while they are written.
+    """`submit --check`: the verdicts of a batch's new entries (SPEC §2: the ledger records,
+    and warns).
 
-    The log so far is replayed when this is made, before the write transaction, so the write
-    lock is not held for it. Passed to `Ledger.submit_batch` as `on_appended`, it judges the
-    batch's new entries inside the transaction, while the signature checks run; `verdicts` are
-    for the warning once the batch has committed (SPEC §2: the ledger records, and warns).
+    With `during=True` the log so far is replayed when this is made, before the write
+    transaction, so the write lock is not held for it; `judge`, passed to
+    `Ledger.submit_batch` as `on_appended`, then judges the batch's new entries inside the
+    transaction while the signature checks run (a large import). Otherwise the entries are
+    judged by `verdicts`, after the commit, so that a refused submission costs no replay.
     """
 
-    def __init__(self, ledger: Ledger, envelopes: Sequence[Envelope]) -> None:
+    def __init__(self, ledger: Ledger, envelopes: Sequence[Envelope], *, during: bool) -> None:
         self._ledger = ledger
         self._envelopes = {e.statement.id: e for e in envelopes}
         # The batch's own records stay whole: their statements are held by the caller anyway,
         # and compacting each one would cost about as much as judging it.
         self._whole = DEFAULT_WINDOW + len(envelopes)
-        self._engine = replay(ledger, whole_records=self._whole)
-        self._used = False
-        self.verdicts: list[Verdict] = []
+        self._engine = replay(ledger, whole_records=self._whole) if during else None
+        self._judged: list[Verdict] | None = None
 
-    def __call__(self, recorded: Iterable[RecordedEntry]) -> None:
+    def judge(self, recorded: Iterable[RecordedEntry]) -> None:
         fresh = sorted((r for r in recorded if not r.existing), key=lambda r: r.seq)
         if not fresh:
-            self.verdicts = []
+            self._judged = []
             return
-        if self._used:  # a retried transaction: the engine has seen the attempt that failed
+        if self._engine is None or self._judged is not None:
+            # Not replayed yet, or a retried transaction (the engine saw the failed attempt).
             self._engine = replay(self._ledger, fresh[0].seq, whole_records=self._whole)
-        self._used = True
         engine = self._engine
         out: list[Verdict] = []
         for r in fresh:
@@ -78,7 +79,14 @@ class JudgedAsRecorded:
             verdict = engine.add(LogRecord(r.seq, r.recorded_at, env.statement, env.key_ids))
             if verdict is not None:
                 out.append(verdict)
-        self.verdicts = out
+        self._judged = out
+
+    def verdicts(self, recorded: Iterable[RecordedEntry]) -> list[Verdict]:
+        """The verdicts of the judged statements among `recorded`, once they are committed."""
+        if self._judged is None:
+            self.judge(recorded)
+        assert self._judged is not None
+        return self._judged
 
 
 def report(ledger: LedgerAccess) -> dict[str, Any]:
