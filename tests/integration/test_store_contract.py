@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
+from cli.demo import build_demo_history, load_demo_policy
 from domain.ids import format_time
 from ledger import db, schema
+from ledger.compliance import JudgedAsRecorded, replay
 from ledger.errors import (
     EnvelopeRefusedError,
     LedgerStateError,
@@ -31,6 +33,7 @@ from ledger.errors import (
 from ledger.history import HistoryWriter
 from ledger.signatures import PARALLEL_THRESHOLD
 from ledger.store import Ledger, Submission
+from tests.unit.ledger.test_judged_as_recorded import stale_decisions
 from verify.details import details_digest, make_detail
 from verify.dsse import Envelope, add_signature, envelope_for_statement, parse_envelope
 from verify.keys import Ed25519Signer
@@ -293,6 +296,23 @@ class StoreContract:
         assert [leaf_hash(e.state) for e in events] == [r.leaf_hash for r in done]
 
     # -- checkpoints and proofs ---------------------------------------------------------------
+    def test_a_large_batch_is_judged_in_its_transaction(self, url: str) -> None:
+        """`submit --check` on a large import judges it inside the write transaction, while
+        the signatures are checked, reading the log so far through another connection: the
+        verdicts are those of a replay after the commit."""
+        with Ledger(url, signer=Ed25519Signer.generate()) as ledger:
+            h = build_demo_history(ledger, load_demo_policy())
+            h.advance(days=1)
+            envs = stale_decisions(h, "deploy-large", PARALLEL_THRESHOLD)
+            judge = JudgedAsRecorded(ledger, envs, during=True)
+            recorded = ledger.submit_batch(
+                [Submission(e) for e in envs], recorded_at=h.clock, on_appended=judge.judge
+            )
+            ids = {e.statement.id for e in envs}
+            expected = [v.to_json() for v in replay(ledger).verdicts() if v.statement in ids]
+            assert len(expected) == PARALLEL_THRESHOLD
+            assert [v.to_json() for v in judge.verdicts(recorded)] == expected
+
     def test_checkpoints_and_proofs_at_every_past_size(self, opened: Opened) -> None:
         ledger, h = opened.ledger, opened.writer
         for i in range(4):

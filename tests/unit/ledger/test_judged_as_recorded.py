@@ -38,7 +38,7 @@ def demo(tmp_path: Path) -> tuple[str, Ed25519Signer, HistoryWriter]:
     return url, signer, h
 
 
-def _decisions(h: HistoryWriter, prefix: str, n: int) -> list[Envelope]:
+def stale_decisions(h: HistoryWriter, prefix: str, n: int) -> list[Envelope]:
     """Deployment decisions on a stale determination: each is judged, and noncompliant."""
     out = []
     for i in range(n):
@@ -79,12 +79,12 @@ def test_verdicts_equal_a_replay_after_the_commit(
 ) -> None:
     url, signer, h = demo
     h.advance(days=1)
-    envs = _decisions(h, "deploy-batch", 3)
+    envs = stale_decisions(h, "deploy-batch", 3)
     with Ledger(url, signer=signer) as ledger, Ledger(url, signer=signer) as other:
         judge = JudgedAsRecorded(ledger, envs, during=during)  # (during: replays 22 entries)
         hook: Callable[[list[RecordedEntry]], None] | None = judge.judge if during else None
         if case == "another writer in between":
-            other.submit(_decisions(h, "deploy-other", 1)[0], recorded_at=h.clock)
+            other.submit(stale_decisions(h, "deploy-other", 1)[0], recorded_at=h.clock)
         if case == "hook called twice":  # as a retried transaction would: the engine saw one
 
             def hook(recorded: list[RecordedEntry]) -> None:
@@ -107,7 +107,7 @@ def test_the_hook_runs_before_the_signatures_are_awaited(
 ) -> None:
     url, signer, h = demo
     h.advance(days=1)
-    envs = _decisions(h, "deploy-forged", 300)  # parallel checks
+    envs = stale_decisions(h, "deploy-forged", 300)  # parallel checks
     last = envs[-1]
     forged = EnvelopeSignature(last.signatures[0].keyid, bytes(64))
     envs[-1] = dataclasses.replace(last, signatures=(forged, *last.signatures[1:]))
@@ -134,7 +134,7 @@ def test_a_single_submit_replays_only_once_recorded(
 ) -> None:
     url, _, h = demo
     h.advance(days=1)
-    env = _decisions(h, "deploy-one", 1)[0]
+    env = stale_decisions(h, "deploy-one", 1)[0]
     if refused:  # signed by a key the ledger does not know
         env = dataclasses.replace(
             env,
