@@ -19,6 +19,7 @@ from ledger._group_commit import GroupCommitter
 from ledger.errors import EnvelopeRefusedError, StatementConflictError
 from ledger.history import HistoryWriter
 from ledger.store import Ledger, RecordedEntry, Submission
+from tests.ledgers import open_new_ledger
 from verify.dsse import Envelope, envelope_for_statement, parse_envelope
 from verify.keys import Ed25519Signer
 
@@ -46,13 +47,7 @@ class HeldLedger:
 
 @pytest.fixture
 def writer(tmp_path: Path) -> HistoryWriter:
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}", signer=Ed25519Signer.generate())
-    h = HistoryWriter(ledger, datetime.now(UTC), asserted=False)
-    h.principal("alice", "ledger-admin")
-    h.principal("dario", "ceo")
-    ledger.initialize(h.genesis_envelope("example.org/group", "alice", asserted=False))
-    h.register_all("alice")
-    return h
+    return open_new_ledger(f"sqlite:///{tmp_path / 'ledger.db'}", asserted=False).writer
 
 
 def report(h: HistoryWriter, sid: str, summary: str = "late") -> Envelope:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,44 +32,15 @@ from ledger.errors import (
 from ledger.history import HistoryWriter
 from ledger.signatures import PARALLEL_THRESHOLD
 from ledger.store import Ledger, Submission
-from tests.unit.ledger.test_judged_as_recorded import stale_decisions
+from tests.ledgers import Opened, open_new_ledger, stale_decisions
 from verify.details import details_digest, make_detail
 from verify.dsse import Envelope, add_signature, envelope_for_statement, parse_envelope
 from verify.keys import Ed25519Signer
 from verify.merkle import leaf_hash, root_of, verify_consistency, verify_inclusion
-from verify.note import Vkey, verify_checkpoint
+from verify.note import verify_checkpoint
 
 WRITER_PROCESSES = 4
 SUBMITS_PER_WRITER = 25
-
-
-@dataclass
-class Opened:
-    ledger: Ledger
-    writer: HistoryWriter
-    ledger_key: Ed25519Signer
-
-    @property
-    def vkey(self) -> Vkey:
-        return Vkey.parse(self.ledger.vkey)
-
-
-def open_new_ledger(url: str, *, asserted: bool = True, writers: int = 0) -> Opened:
-    """Initialise a ledger at `url`: alice (ledger-admin), dario (ceo) and `writers` evaluators."""
-    key = Ed25519Signer.generate()
-    ledger = Ledger(url, signer=key)
-    start = datetime(2025, 5, 14, 9, tzinfo=UTC) if asserted else datetime.now(UTC)
-    h = HistoryWriter(ledger, start, asserted=asserted)
-    h.principal("alice", "ledger-admin")
-    h.principal("dario", "ceo")
-    for i in range(writers):
-        h.principal(f"writer{i}", "evaluator")
-    ledger.initialize(
-        h.genesis_envelope("example.org/contract", "alice", asserted=asserted),
-        recorded_at=h.clock if asserted else None,
-    )
-    h.register_all("alice")
-    return Opened(ledger, h, key)
 
 
 def report(h: HistoryWriter, issuer: str, sid: str, summary: str = "late notice") -> Envelope:

@@ -186,7 +186,7 @@ def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def test_concurrent_writers_store_each_witness_once(backend_url: str) -> None:
     from concurrent.futures import ProcessPoolExecutor
 
-    from .test_store_contract import open_new_ledger
+    from tests.ledgers import open_new_ledger
 
     opened = open_new_ledger(backend_url)
     size = opened.ledger.size()

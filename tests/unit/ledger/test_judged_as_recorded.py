@@ -24,7 +24,8 @@ from ledger.errors import EnvelopeRefusedError
 from ledger.history import HistoryWriter
 from ledger.keyfile import write_private_key
 from ledger.store import Ledger, RecordedEntry, Submission
-from verify.dsse import Envelope, EnvelopeSignature, sign_payload
+from tests.ledgers import stale_decisions
+from verify.dsse import EnvelopeSignature, sign_payload
 from verify.keys import Ed25519Signer
 
 
@@ -36,24 +37,6 @@ def demo(tmp_path: Path) -> tuple[str, Ed25519Signer, HistoryWriter]:
     with Ledger(url, signer=signer) as ledger:
         h = build_demo_history(ledger, load_demo_policy())
     return url, signer, h
-
-
-def stale_decisions(h: HistoryWriter, prefix: str, n: int) -> list[Envelope]:
-    """Deployment decisions on a stale determination: each is judged, and noncompliant."""
-    out = []
-    for i in range(n):
-        st = h.statement(
-            "deployment_decision",
-            "dario",
-            id=f"{prefix}-{i}",
-            model="claude-demo",
-            action="deploy",
-            scope="internal",
-            determination="determination-claude-demo-1",
-            safeguards=["safeguards-asl3"],
-        )
-        out.append(h.envelope(st, ["dario", "jared"]))
-    return out
 
 
 def _replayed(ledger: Ledger, ids: set[str]) -> list[Verdict]:

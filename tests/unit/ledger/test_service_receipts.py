@@ -22,7 +22,7 @@ from ledger.tree import (
     inclusion_keys,
     nodes_completed_by_appends,
 )
-from verify.keys import Ed25519Signer
+from tests.ledgers import open_new_ledger
 
 
 def test_a_groups_proofs_need_only_the_old_right_edge_and_its_own_leaves() -> None:
@@ -41,13 +41,7 @@ def test_a_groups_proofs_need_only_the_old_right_edge_and_its_own_leaves() -> No
 
 @pytest.fixture
 def writer(tmp_path: Path) -> HistoryWriter:
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}", signer=Ed25519Signer.generate())
-    h = HistoryWriter(ledger, datetime.now(UTC), asserted=False)
-    h.principal("alice", "ledger-admin")
-    h.principal("dario", "ceo")
-    ledger.initialize(h.genesis_envelope("example.org/receipts", "alice", asserted=False))
-    h.register_all("alice")
-    return h
+    return open_new_ledger(f"sqlite:///{tmp_path / 'ledger.db'}", asserted=False).writer
 
 
 def _group(h: HistoryWriter, ledger: Ledger, tag: str, n: int) -> list[RecordedEntry]:
