@@ -15,38 +15,19 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine
 
 from domain.compliance import RecordOrderError
 from domain.log import LogRecord
 from domain.state import ORG, StateTracker
 from projections.projection import StateProjection
 from projections.rows import rows_of
-from projections.source import ListSource
 from tests.scenarios.histories import SCENARIOS
 from tests.scenarios.histories_v2 import V2_SCENARIOS
 from tests.scenarios.kit import Scenario
 
-from .logs import leaf_of, source_of
+from .logs import source_of
 from .random_logs import actions, play
-from .test_projection import database
-
-
-def incremental(
-    engine: Engine, records: list[LogRecord], batches: list[int], *, window: int
-) -> StateProjection:
-    """The projection caught up after each batch (as test_projection's, with a `window`)."""
-    source = ListSource()
-    projection = StateProjection(engine, source, window=window)
-    i = step = 0
-    while i < len(records):
-        n = batches[step % len(batches)]
-        for r in records[i : i + n]:
-            source.append(leaf_of(r))
-        projection.catch_up()
-        i += n
-        step += 1
-    return projection
+from .test_projection import database, incremental
 
 
 def _same_everywhere(records: list[LogRecord], batches: list[int]) -> None:

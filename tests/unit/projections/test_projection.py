@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, update
 
 from domain.compliance import judge
+from domain.compliance.kept import DEFAULT_WINDOW
 from domain.log import LogRecord
 from domain.statements import CapabilityDetermination, DeploymentDecision
 from projections import schema
@@ -92,9 +93,12 @@ def check_against_engine(doc: dict[str, Any], records: list[LogRecord]) -> None:
     assert deployments == engine_deployments(records)
 
 
-def incremental(engine: Engine, records: list[LogRecord], batches: list[int]) -> StateProjection:
+def incremental(
+    engine: Engine, records: list[LogRecord], batches: list[int], *, window: int = DEFAULT_WINDOW
+) -> StateProjection:
+    """The projection caught up after each batch of `batches` entries, in turn."""
     source = ListSource()
-    projection = StateProjection(engine, source)
+    projection = StateProjection(engine, source, window=window)
     i = 0
     step = 0
     while i < len(records):
