@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
-from sqlalchemy import select
 
 from cli._common import (
     emit,
@@ -36,7 +35,6 @@ from cli._common import (
 )
 from domain.compliance.determinations import number
 from domain.ids import format_time
-from ledger import schema
 from ledger.config import is_http, resolve_ledger_url
 from ledger.errors import UsageError
 from ledger.store import Ledger
@@ -63,26 +61,12 @@ class LedgerEntrySource:
         return self.ledger.size()
 
     def leaves(self, start: int, stop: int) -> Iterable[bytes]:
-        # One query per page, straight from the stored events' table (no ORM objects: the
-        # projection wants the bytes only). The projection checks that the seqs are contiguous.
-        return self._select(self._events.c.originator_version.between(start, stop - 1))
+        # One query per page (no ORM objects: the projection wants the bytes only). The
+        # projection checks that the seqs are contiguous.
+        return [leaf for _, leaf in self.ledger.leaves_between(start, stop)]
 
     def leaves_at(self, seqs: Sequence[int]) -> Iterable[bytes]:
-        return self._select(self._events.c.originator_version.in_(list(seqs)))
-
-    @property
-    def _events(self) -> Any:
-        return self.ledger.recorder.events_record_cls.__table__
-
-    def _select(self, which: Any) -> list[bytes]:
-        t = self._events
-        with self.ledger.engine.connect() as conn:
-            rows = conn.execute(
-                select(t.c.state)
-                .where(t.c.originator_id == schema.LOG_ORIGINATOR, which)
-                .order_by(t.c.originator_version)
-            ).all()
-        return [bytes(state) for (state,) in rows]
+        return [leaf for _, leaf in self.ledger.leaves_at(seqs)]
 
     def wait(self, size: int, timeout: float) -> int:
         deadline = time.monotonic() + timeout

@@ -15,12 +15,9 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import select
-
 from domain.compliance import ComplianceEngine, Verdict
 from domain.errors import VerificationError
 from domain.log import LogRecord
-from ledger import schema
 from ledger.errors import LedgerStateError
 from ledger.store import Ledger, RecordedEntry
 from verify.dsse import Envelope
@@ -105,37 +102,16 @@ class StoreEntrySource:
     def leaves_in(self, start: int, stop: int) -> list[bytes]:
         """Entries [start, stop) in one read; a missing one is corruption (as in
         `Ledger.raw_entries`, which reads through eventsourcing's recorder, at more cost)."""
-        table = self.ledger.recorder.events_record_cls.__table__
-        with self.ledger.engine.connect() as conn:
-            rows = conn.execute(
-                select(table.c.originator_version, table.c.state)
-                .where(
-                    table.c.originator_id == schema.LOG_ORIGINATOR,
-                    table.c.originator_version >= start,
-                    table.c.originator_version < stop,
-                )
-                .order_by(table.c.originator_version)
-            ).all()
+        rows = self.ledger.leaves_between(start, stop)
         for seq, (version, _) in enumerate(rows, start):
             if version != seq:
                 raise LedgerStateError(f"entry {seq} is missing below {stop}: corrupted")
         if len(rows) != stop - start:
             raise LedgerStateError(f"entry {start + len(rows)} is missing below {stop}: corrupted")
-        return [bytes(state) for _, state in rows]
+        return [leaf for _, leaf in rows]
 
     def leaves_at(self, seqs: Sequence[int]) -> Iterable[bytes]:
-        """In one read: the stored events at those versions of the log's one originator."""
-        table = self.ledger.recorder.events_record_cls.__table__
-        with self.ledger.engine.connect() as conn:
-            rows = conn.execute(
-                select(table.c.originator_version, table.c.state)
-                .where(
-                    table.c.originator_id == schema.LOG_ORIGINATOR,
-                    table.c.originator_version.in_(list(seqs)),
-                )
-                .order_by(table.c.originator_version)
-            ).all()
-        return [bytes(state) for _, state in rows]
+        return [leaf for _, leaf in self.ledger.leaves_at(seqs)]
 
     def wait(self, size: int, timeout: float) -> int:
         deadline = time.monotonic() + timeout

@@ -714,8 +714,7 @@ class Ledger:
         notification ids commit in the order they were drawn. The head row's lock, held from
         `_open_batch` to the commit by the only writer of this table, already gives that order,
         so the second lock (one more round trip per transaction) is not taken."""
-        recorder = self.recorder
-        table = recorder.events_record_cls.__table__
+        table = self._events
         origin = bound_value(conn, table.c.originator_id, schema.LOG_ORIGINATOR)
         insert_rows(
             conn,
@@ -724,7 +723,7 @@ class Ledger:
             [(origin, version, topic, state) for version, topic, state in events],
         )
         if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"NOTIFY {recorder.channel_name}")
+            conn.exec_driver_sql(f"NOTIFY {self.recorder.channel_name}")
 
     def _finish(self, conn: Connection, batch: _Batch, origin: str) -> None:
         self._write_rows(conn, batch)
@@ -789,13 +788,34 @@ class Ledger:
         return int(value or 0)
 
     def _read_entry(self, conn: Connection, seq: int) -> Entry | None:
-        t = self.recorder.events_record_cls.__table__
-        row = conn.execute(
-            select(t.c.state).where(
-                t.c.originator_id == schema.LOG_ORIGINATOR, t.c.originator_version == seq
-            )
-        ).one_or_none()
-        return None if row is None else self._parse_stored(seq, bytes(row[0]))
+        rows = self._leaf_rows(conn, self._events.c.originator_version == seq)
+        return self._parse_stored(seq, rows[0][1]) if rows else None
+
+    @property
+    def _events(self) -> Any:
+        """eventsourcing's stored-events table, where the entries are (schema.py)."""
+        return self.recorder.events_record_cls.__table__
+
+    def _leaf_rows(self, conn: Connection, which: Any) -> list[tuple[int, bytes]]:
+        t = self._events
+        rows = conn.execute(
+            select(t.c.originator_version, t.c.state)
+            .where(t.c.originator_id == schema.LOG_ORIGINATOR, which)
+            .order_by(t.c.originator_version)
+        ).all()
+        return [(int(seq), bytes(state)) for seq, state in rows]
+
+    def leaves_between(self, start: int, stop: int) -> list[tuple[int, bytes]]:
+        """(seq, exact leaf bytes) of the stored entries in [start, stop), in one read of the
+        events table (Core rows, not eventsourcing's objects: `raw_entries` is the recorder's
+        path). Only what is there: a caller that needs every seq checks for gaps."""
+        with self.engine.connect() as conn:
+            return self._leaf_rows(conn, self._events.c.originator_version.between(start, stop - 1))
+
+    def leaves_at(self, seqs: Sequence[int]) -> list[tuple[int, bytes]]:
+        """(seq, exact leaf bytes) of the stored entries at `seqs`, in seq order, in one read."""
+        with self.engine.connect() as conn:
+            return self._leaf_rows(conn, self._events.c.originator_version.in_(list(seqs)))
 
     @staticmethod
     def _parse_stored(seq: int, leaf: bytes) -> Entry:
